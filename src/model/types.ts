@@ -1,0 +1,130 @@
+// The shared vocabulary of tsmpiexec: plain data types only, no behaviour, no I/O.
+// Every stage of the pipeline (cli → hosts → placement → run → report) speaks these.
+
+/** How a segment's or the job's environment is passed to ranks (Hydra's -genvall/-genvnone/-genvlist). */
+export type EnvPolicy =
+  | { kind: 'all' }
+  | { kind: 'none' }
+  | { kind: 'list'; names: string[] };
+
+/** Environment instructions: a policy for the launcher's own environment plus explicit NAME=VALUE pairs. */
+export interface EnvSpec {
+  /** undefined: inherit the job-wide (global) policy. */
+  policy?: EnvPolicy;
+  /** Explicit settings (-genv / -env), applied after the policy, in order. */
+  set: Array<[name: string, value: string]>;
+}
+
+/** One MPMD segment: `-n 2 ./a : -n 3 ./b` has two. */
+export interface Segment {
+  index: number;
+  /** Ranks asked for with -n/-np; undefined: fill the available slots (or 1). */
+  np?: number;
+  program: string;
+  args: string[];
+  env: EnvSpec;
+  wdir?: string;
+  /** Per-segment -hosts, if given (Hydra allows it). */
+  hosts?: HostSpec[];
+}
+
+/** Where stdin goes. */
+export type StdinTarget = { kind: 'rank'; rank: number } | { kind: 'all' } | { kind: 'none' };
+
+export type LauncherName = 'fork' | 'ssh' | 'slurm';
+
+/** A host as the user named it, before placement. */
+export interface HostSpec {
+  name: string;
+  /** Slot count if given (`host:4`, `slots=4`); undefined means "one slot, wrap round-robin". */
+  slots?: number;
+}
+
+/** Where the host list came from, for --verbose and --dry-run. */
+export type HostSource =
+  | { kind: 'default' }
+  | { kind: 'cmdline' }
+  | { kind: 'hostfile'; path: string }
+  | { kind: 'batch'; system: string; variable: string };
+
+/** The fully parsed command line. */
+export interface JobRequest {
+  segments: Segment[];
+  /** -hosts value (job-wide). */
+  hosts?: HostSpec[];
+  /** -f hostfile path (job-wide). */
+  hostfile?: string;
+  ppn?: number;
+  /** Job-wide environment (-genv*, -genvlist, -genvall, -genvnone). Policy defaults to all. */
+  genv: EnvSpec;
+  /** Default working directory for all segments (-wdir before the first segment). */
+  wdir?: string;
+  prependRank: boolean;
+  outfilePattern?: string;
+  errfilePattern?: string;
+  /** Seconds; undefined = no timeout. MPIEXEC_TIMEOUT supplies the default. */
+  timeoutSec?: number;
+  launcher?: LauncherName;
+  /** Command (with arguments) used instead of the launcher's default binary. */
+  launcherExec?: string[];
+  stdin: StdinTarget;
+  dryRun: boolean;
+  json: boolean;
+  verbose: boolean;
+  /** Seconds between SIGTERM and SIGKILL when ranks are terminated. */
+  graceSec: number;
+  /** PMI transport for ranks. */
+  pmiTransport: 'fd' | 'tcp' | 'unix';
+}
+
+/** One rank, as placed. */
+export interface RankPlan {
+  rank: number;
+  /** Index into JobPlan.proxies. */
+  proxy: number;
+  host: string;
+  localRank: number;
+  segment: number;
+  /** Appnum as PMI reports it (= segment index). */
+  appnum: number;
+  program: string;
+  args: string[];
+}
+
+export interface ProxyPlan {
+  index: number;
+  host: string;
+  /** Global ranks on this host, ascending. */
+  ranks: number[];
+}
+
+/** The placement result: pure data, printed by --dry-run. */
+export interface JobPlan {
+  size: number;
+  kvsname: string;
+  proxies: ProxyPlan[];
+  ranks: RankPlan[];
+  /** PMI_process_mapping in triple form, or '' when it would not fit. */
+  processMapping: string;
+  hostSource: HostSource;
+}
+
+/** How one rank ended. */
+export type RankOutcome =
+  | { kind: 'exited'; code: number }
+  | { kind: 'signaled'; signal: string }
+  | { kind: 'not-started'; reason: string };
+
+/** Why a job ended the way it did. The first cause recorded wins the exit code. */
+export type Cause =
+  | { kind: 'rank-failed'; rank: number; host: string; outcome: RankOutcome }
+  | { kind: 'no-finalize'; rank: number; host: string }
+  | { kind: 'aborted'; rank: number; host: string; code: number; message?: string }
+  | { kind: 'timeout'; seconds: number }
+  | { kind: 'signal'; signal: string }
+  | { kind: 'launch-failed'; host: string; message: string };
+
+export interface JobOutcome {
+  causes: Cause[];
+  ranks: Array<{ rank: number; host: string; outcome: RankOutcome }>;
+}
