@@ -122,7 +122,9 @@ export type Cause =
   | { kind: 'aborted'; rank: number; host: string; code: number; message?: string }
   | { kind: 'timeout'; seconds: number }
   | { kind: 'signal'; signal: string }
-  | { kind: 'launch-failed'; host: string; message: string };
+  | { kind: 'launch-failed'; host: string; message: string }
+  /** Rank output could not be written (an output file on a full file system, ...). */
+  | { kind: 'output-failed'; path: string; message: string };
 
 export interface JobOutcome {
   causes: Cause[];

@@ -13,6 +13,8 @@ export const EXIT = {
   TIMEOUT: 124,
   /** A proxy or rank could not be started (program missing, host unreachable, ...). */
   LAUNCH_FAILED: 125,
+  /** Rank output could not be written (EX_IOERR). */
+  OUTPUT_FAILED: 74,
   /** An internal error: a bug in tsmpiexec. */
   INTERNAL: 70,
 } as const;
@@ -41,6 +43,8 @@ export function statusOfCause(cause: Cause): number {
       return 128 + signalNumber(cause.signal);
     case 'launch-failed':
       return EXIT.LAUNCH_FAILED;
+    case 'output-failed':
+      return EXIT.OUTPUT_FAILED;
   }
 }
 

@@ -1,0 +1,51 @@
+# tsmpiexec: `make demo` runs a bundled job; `make test` runs every test. Both install what they need.
+SHELL := /bin/bash
+NODE ?= node
+BUILD := build
+TSMPIEXEC := $(NODE) bin/tsmpiexec.js
+
+.PHONY: all deps system-deps build test unit demo demo-mpi bench lint man clean
+
+all: build
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+deps: node_modules/.package-lock.json
+
+# System packages the tests use (MPICH, sshd, Slurm's libpmi2, ...): installed with apt when missing.
+system-deps:
+	bash scripts/system-deps.sh
+
+dist/main.js: deps $(shell find src -name '*.ts' 2>/dev/null) tsconfig.json
+	npx tsc -p tsconfig.json
+	@touch dist/main.js
+
+build: dist/main.js
+
+man: build
+	$(NODE) dist/cli/gen-man.js > man/tsmpiexec.1
+
+lint: build
+	npx tsc -p tsconfig.json --noEmit
+
+test: system-deps build
+	$(NODE) scripts/run-tests.mjs
+
+unit: build
+	$(NODE) scripts/run-tests.mjs test/unit
+
+demo: build
+	$(TSMPIEXEC) -n 4 -l $(NODE) examples/pmi-hello.mjs
+
+demo-mpi: build
+	@command -v mpicc.mpich >/dev/null || { echo "demo-mpi needs MPICH: run 'make system-deps' (or apt-get install mpich libmpich-dev)"; exit 1; }
+	@mkdir -p $(BUILD)
+	mpicc.mpich -O2 -o $(BUILD)/hello examples/hello.c
+	$(TSMPIEXEC) -n 4 $(BUILD)/hello
+
+bench: system-deps build
+	$(NODE) bench/run.mjs
+
+clean:
+	rm -rf dist $(BUILD) .vitest-results.json

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install the Debian packages the tests need, only when something is missing. As root it runs apt-get;
+# otherwise it prints the command to run.
+set -euo pipefail
+pkgs=(mpich libmpich-dev libpmi2-0-dev openssh-server openssh-client iproute2 procps psmisc util-linux bubblewrap)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "tsmpiexec tests need: ${missing[*]}" >&2
+  echo "run: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,105 @@
+// The launcher's entry point: the only place (with proxy/main.ts) that touches process.*: argv, env,
+// signals, fds 0-2 and the exit code. Everything below takes these as parameters.
+import fs from 'node:fs';
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from './cli/parse.js';
+import { formatError, isTsmpiError, TsmpiError, ERROR_CODES } from './util/errors.js';
+import { EXIT, exitStatus } from './run/exit-status.js';
+import { resolveHosts, defaultRankCount } from './hosts/resolve.js';
+import { isLocalHost, localNames } from './hosts/local.js';
+import { place } from './placement/place.js';
+import { fdSink, fileSink, type Sink } from './io/sink.js';
+import { fdSource } from './io/stdin.js';
+import { Job } from './run/job.js';
+import { failureSummary, placementJson, placementTable } from './report/summary.js';
+import type { JobRequest } from './model/types.js';
+
+/** The running job, for the stdout-closed callback of the sink created before it. */
+let currentJob: Job | undefined;
+
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+function version(): string {
+  const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function writeAll(sink: Sink, text: string): Promise<void> {
+  sink.write(Buffer.from(text));
+  await sink.finish();
+}
+
+async function runJob(req: JobRequest, out: Sink, err: Sink): Promise<number> {
+  const env = process.env;
+  const { hosts, source } = resolveHosts(req, { readFile: (p) => fs.readFileSync(p, 'utf8') });
+  const kvsname = `kvs_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const plan = place({ request: req, hosts, hostSource: source, kvsname, defaultNp: defaultRankCount(hosts, req.ppn) });
+  if (req.dryRun) {
+    await writeAll(out, req.json ? placementJson(plan) : placementTable(plan));
+    return EXIT.OK;
+  }
+  const names = localNames();
+  const remote = plan.proxies.filter((p) => !isLocalHost(p.host, names));
+  const launcher = req.launcher ?? (remote.length > 0 ? 'ssh' : 'fork');
+  if (launcher !== 'fork' && remote.length > 0) {
+    throw new TsmpiError(ERROR_CODES.LAUNCH, `the ${launcher} launcher is not available in this version`, {
+      culprit: remote.map((p) => p.host).slice(0, 3).join(','),
+      hint: 'use -launcher fork to run every host\'s ranks on this machine',
+      exitStatus: EXIT.LAUNCH_FAILED,
+    });
+  }
+  if (req.verbose) {
+    err.write(Buffer.from(`tsmpiexec: ${plan.size} ranks on ${plan.proxies.length} host(s) [${plan.proxies.map((p) => `${p.host}:${p.ranks.length}`).join(' ')}], launcher ${launcher}, PMI over PMI_FD, mapping ${plan.processMapping || '(none)'}\n`));
+  }
+  const job_: Job = new Job(req, plan, {
+    env,
+    cwd: process.cwd(),
+    stdout: out,
+    stderr: err,
+    openFile: (path) => fileSink(path, (e) => job_.outputFailed(path, (e as NodeJS.ErrnoException).code ?? e.message)),
+    stdinSource: () => fdSource(0),
+  });
+  currentJob = job_;
+  const onSignal = (sig: NodeJS.Signals): void => job_.signal(sig);
+  for (const s of FORWARDED) process.on(s, onSignal);
+  try {
+    const outcome = await job_.run();
+    const lines = outcome.causes.length > 0 ? failureSummary(outcome) : [];
+    for (const l of lines) err.write(Buffer.from(`tsmpiexec: ${l}\n`));
+    return exitStatus(outcome.causes);
+  } finally {
+    for (const s of FORWARDED) process.off(s, onSignal);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const out = fdSink(1, () => currentJob?.stdoutClosed());
+  const err = fdSink(2, () => undefined);
+  try {
+    const res = parseArgs(argv, process.env, (p) => fs.readFileSync(p, 'utf8'));
+    if (res.kind === 'version') {
+      await writeAll(out, `tsmpiexec ${version()} (node ${process.version})\n`);
+      return EXIT.OK;
+    }
+    if (res.kind === 'help') {
+      const { renderHelp, renderOptionHelp } = await import('./cli/help.js');
+      const cols = process.stdout.isTTY ? process.stdout.columns : 80;
+      await writeAll(out, res.topic ? renderOptionHelp(res.topic) : renderHelp({ width: Math.min(cols || 80, 100) }));
+      return EXIT.OK;
+    }
+    const code = await runJob(res.request, out, err);
+    await Promise.all([out.finish(), err.finish()]);
+    return code;
+  } catch (e) {
+    if (isTsmpiError(e)) {
+      err.write(Buffer.from(formatError(e) + '\n'));
+      await Promise.all([out.finish(), err.finish()]);
+      return e.exitStatus;
+    }
+    const stack = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    err.write(Buffer.from(`tsmpiexec: internal error: ${stack}\ntsmpiexec: this is a bug in tsmpiexec ${version()} on ${os.platform()}; please report it with the command line you ran\n`));
+    await Promise.all([out.finish(), err.finish()]);
+    return EXIT.INTERNAL;
+  }
+}

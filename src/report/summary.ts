@@ -1,0 +1,93 @@
+// Words for what happened: one rank's outcome, the failure summary grouped like srun's
+// ("ranks 2-5 on h2: exited with code 3"), and the --dry-run placement table. Pure string functions.
+import type { JobOutcome, JobPlan, RankOutcome } from '../model/types.js';
+import { signalNumber } from '../run/exit-status.js';
+
+export function describeOutcome(o: RankOutcome): string {
+  switch (o.kind) {
+    case 'exited':
+      return `exited with code ${o.code}`;
+    case 'signaled': {
+      const n = signalNumber(o.signal);
+      return `was killed by ${o.signal}${n ? ` (signal ${n})` : ''}`;
+    }
+    case 'not-started':
+      return `could not be started: ${o.reason}`;
+  }
+}
+
+/** "0-3,5,7-8" for a sorted list of ranks. */
+export function rankRanges(ranks: readonly number[]): string {
+  const out: string[] = [];
+  let i = 0;
+  while (i < ranks.length) {
+    let j = i;
+    while (j + 1 < ranks.length && (ranks[j + 1] as number) === (ranks[j] as number) + 1) j++;
+    out.push(i === j ? `${ranks[i]}` : `${ranks[i]}-${ranks[j]}`);
+    i = j + 1;
+  }
+  return out.join(',');
+}
+
+function isSuccess(o: RankOutcome): boolean {
+  return o.kind === 'exited' && o.code === 0;
+}
+
+/** One line per (host, outcome) group of ranks that did not succeed; empty when all succeeded. */
+export function failureSummary(outcome: JobOutcome): string[] {
+  const groups = new Map<string, { host: string; what: string; ranks: number[] }>();
+  for (const r of outcome.ranks) {
+    if (isSuccess(r.outcome)) continue;
+    const what = describeOutcome(r.outcome).replace(/^was /, '');
+    const key = `${r.host}\0${what}`;
+    let g = groups.get(key);
+    if (!g) {
+      g = { host: r.host, what, ranks: [] };
+      groups.set(key, g);
+    }
+    g.ranks.push(r.rank);
+  }
+  return [...groups.values()].map((g) => {
+    const sorted = [...g.ranks].sort((a, b) => a - b);
+    const noun = sorted.length === 1 ? 'rank' : 'ranks';
+    return `${noun} ${rankRanges(sorted)} on ${g.host}: ${g.what}`;
+  });
+}
+
+/** The placement as a table: host, ranks, count. */
+export function placementTable(plan: JobPlan): string {
+  const rows = plan.proxies.map((p) => [p.host, String(p.ranks.length), rankRanges(p.ranks)]);
+  const head = ['HOST', 'NRANKS', 'RANKS'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
+  const lines = [fmt(head), ...rows.map(fmt)];
+  const source =
+    plan.hostSource.kind === 'hostfile'
+      ? `host file ${plan.hostSource.path}`
+      : plan.hostSource.kind === 'batch'
+        ? `${plan.hostSource.system} allocation (${plan.hostSource.variable})`
+        : plan.hostSource.kind === 'cmdline'
+          ? 'command line (-hosts)'
+          : 'this host (no host list given)';
+  lines.push(`${plan.size} rank${plan.size === 1 ? '' : 's'} on ${plan.proxies.length} host${plan.proxies.length === 1 ? '' : 's'}; hosts from ${source}`);
+  lines.push(`PMI_process_mapping=${plan.processMapping || '(omitted: too long)'}`);
+  return lines.join('\n') + '\n';
+}
+
+export function placementJson(plan: JobPlan): string {
+  return (
+    JSON.stringify(
+      {
+        version: 1,
+        size: plan.size,
+        kvsname: plan.kvsname,
+        hostSource: plan.hostSource,
+        processMapping: plan.processMapping,
+        hosts: plan.proxies.map((p) => ({ host: p.host, ranks: p.ranks })),
+        ranks: plan.ranks.map((r) => ({ rank: r.rank, host: r.host, localRank: r.localRank, segment: r.segment, program: r.program, args: r.args })),
+      },
+      null,
+      2,
+    ) + '\n'
+  );
+}

@@ -1,0 +1,326 @@
+// The controller's job state machine: launching → running → terminating → draining → done.
+// It owns the exit policy (first cause wins; a failed rank or MPI_Abort ends the others; signals are
+// forwarded, TERM escalates to KILL after the grace period, a second Ctrl-C kills at once), the merged
+// output and stdin. Proxies are in-process objects here; the multi-host launcher gives it remote ones with
+// the same events.
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Cause, JobOutcome, JobPlan, JobRequest, RankOutcome } from '../model/types.js';
+import { HostProxy, type PmiState } from '../proxy/host-proxy.js';
+import type { RankLaunch } from '../proxy/rank-process.js';
+import { KvsService } from '../pmi/kvs-service.js';
+import { OutputMux } from '../io/mux.js';
+import type { Sink } from '../io/sink.js';
+import { forwardStdin, type StdinForwarder } from '../io/stdin.js';
+import { pmiEnv, segmentEnv } from './rank-env.js';
+import { checkWorkdir, resolveProgram } from './resolve-program.js';
+import { describeOutcome } from '../report/summary.js';
+import { usageError } from '../util/errors.js';
+
+export interface JobDeps {
+  env: Record<string, string | undefined>;
+  cwd: string;
+  stdout: Sink;
+  stderr: Sink;
+  openFile(path: string): Sink;
+  /** Opened only when some rank takes stdin. */
+  stdinSource(): Readable | undefined;
+  /** Rank label colouring (report/); identity when undefined. */
+  label?(rank: number, stream: 'stdout' | 'stderr'): string;
+  /** One notice line to the user (already prefixed by the caller if wanted). */
+  notice?(line: string): void;
+}
+
+const TERMINATING_SIGNALS = new Set(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']);
+/** After the last rank settled, how long escaped descendants may hold our pipes before we stop reading. */
+const DRAIN_LIMIT_MS = 1000;
+
+type Phase = 'new' | 'running' | 'terminating' | 'draining' | 'done';
+
+export class Job {
+  private phase: Phase = 'new';
+  private readonly causes: Cause[] = [];
+  private readonly outcomes = new Map<number, RankOutcome>();
+  private readonly proxies: HostProxy[] = [];
+  private readonly proxyOfRank: number[] = [];
+  private readonly mux: OutputMux;
+  private readonly kvs = new KvsService();
+  private settled = 0;
+  private openStreams = 0;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private timeoutTimer: NodeJS.Timeout | undefined;
+  private killedAll = false;
+  private stdin: StdinForwarder | undefined;
+  private resolveDone!: (o: JobOutcome) => void;
+  private streamsClosed: (() => void) | undefined;
+
+  constructor(
+    private readonly req: JobRequest,
+    readonly plan: JobPlan,
+    private readonly deps: JobDeps,
+  ) {
+    this.mux = new OutputMux({
+      stdout: deps.stdout,
+      stderr: deps.stderr,
+      prependRank: req.prependRank,
+      outfilePattern: req.outfilePattern,
+      errfilePattern: req.errfilePattern,
+      rankInfo: (r) => ({ host: plan.ranks[r]?.host ?? '', segment: plan.ranks[r]?.segment ?? 0 }),
+      openFile: deps.openFile,
+      label: deps.label,
+    });
+  }
+
+  /** Validate and compute every rank's launch before anything starts (bad input leaves nothing behind). */
+  private launches(): RankLaunch[][] {
+    const { req, plan, deps } = this;
+    if (req.stdin.kind === 'rank' && req.stdin.rank >= plan.size) {
+      throw usageError(`--stdin names rank ${req.stdin.rank} but the job has ${plan.size} ranks`, `--stdin ${req.stdin.rank}`, `use a rank from 0 to ${plan.size - 1}, or all, or none`);
+    }
+    const segEnv = req.segments.map((s) => segmentEnv(deps.env, req.genv, s.env));
+    const segCwd = req.segments.map((s) => {
+      const dir = path.resolve(deps.cwd, s.wdir ?? req.wdir ?? '.');
+      checkWorkdir(dir);
+      return dir;
+    });
+    const segFile = req.segments.map((s, i) => resolveProgram(s.program, segCwd[i] ?? deps.cwd, segEnv[i]?.PATH));
+    const out: RankLaunch[][] = plan.proxies.map(() => []);
+    for (const r of plan.ranks) {
+      const proxy = plan.proxies[r.proxy];
+      if (!proxy) continue;
+      const env = {
+        ...segEnv[r.segment],
+        ...pmiEnv({ rank: r.rank, size: plan.size, localRank: r.localRank, localSize: proxy.ranks.length, fd: 3 }),
+      };
+      out[r.proxy]?.push({
+        rank: r.rank,
+        file: segFile[r.segment] ?? r.program,
+        args: r.args,
+        cwd: segCwd[r.segment] ?? deps.cwd,
+        env,
+        stdin: this.takesStdin(r.rank),
+      });
+      this.proxyOfRank[r.rank] = r.proxy;
+    }
+    return out;
+  }
+
+  private takesStdin(rank: number): boolean {
+    const s = this.req.stdin;
+    return s.kind === 'all' || (s.kind === 'rank' && s.rank === rank);
+  }
+
+  private notice(line: string): void {
+    if (this.deps.notice) this.deps.notice(line);
+    else this.deps.stderr.write(Buffer.from(`tsmpiexec: ${line}\n`));
+  }
+
+  private hostOf(rank: number): string {
+    return this.plan.ranks[rank]?.host ?? '?';
+  }
+
+  /** Runs the job to the end. Throws TsmpiError for bad input before anything was started. */
+  run(): Promise<JobOutcome> {
+    const launches = this.launches();
+    const done = new Promise<JobOutcome>((resolve) => (this.resolveDone = resolve));
+    const { plan } = this;
+    this.kvs.addGroup(plan.kvsname, plan.proxies.length);
+    this.phase = 'running';
+    plan.proxies.forEach((p, i) => {
+      const proxy = new HostProxy({
+        host: p.host,
+        group: {
+          kvsname: plan.kvsname,
+          size: plan.size,
+          processMapping: plan.processMapping,
+          universeSize: plan.size,
+          localCount: p.ranks.length,
+          spawned: false,
+        },
+        appnum: (r) => plan.ranks[r]?.appnum ?? 0,
+        launches: launches[i] ?? [],
+        upstream: this.kvs.localUpstream(i, async () => ({ ok: false, error: 'spawn is not supported yet' })),
+        events: {
+          output: (rank, stream, data) => this.output(rank, stream, data),
+          outputEnd: (rank, stream) => this.outputEnd(rank, stream),
+          started: () => {
+            this.openStreams += 2;
+          },
+          exited: (rank, outcome) => this.rankExited(rank, outcome),
+          settled: (rank, outcome, pmi) => this.rankSettled(rank, outcome, pmi),
+          aborted: (rank, code, message) => this.aborted(rank, code, message),
+          pmiError: (rank, message) => this.notice(`PMI protocol error from rank ${rank ?? '?'}: ${message}`),
+        },
+      });
+      this.proxies.push(proxy);
+    });
+    for (const p of this.proxies) p.start();
+    this.startStdin();
+    if (this.req.timeoutSec !== undefined) {
+      const secs = this.req.timeoutSec;
+      this.timeoutTimer = setTimeout(() => {
+        if (this.phase !== 'running') return;
+        this.addCause({ kind: 'timeout', seconds: secs });
+        this.notice(`job timed out after ${secs} s: terminating all ranks`);
+        this.terminate('SIGTERM');
+      }, secs * 1000);
+    }
+    return done;
+  }
+
+  private drainPending = false;
+
+  /** Rank output into the mux; on back-pressure the proxy pauses its ranks and we resume them on drain. */
+  private output(rank: number, stream: 'stdout' | 'stderr', data: Buffer): boolean {
+    const ok = this.mux.write(rank, stream, data);
+    if (!ok && !this.drainPending) {
+      this.drainPending = true;
+      this.mux.onDrain(() => {
+        this.drainPending = false;
+        for (const p of this.proxies) p.resumeOutput();
+      });
+    }
+    return ok;
+  }
+
+  private startStdin(): void {
+    const targets = this.plan.ranks
+      .filter((r) => this.takesStdin(r.rank))
+      .map((r) => this.proxies[r.proxy]?.stdinOf(r.rank))
+      .filter((w): w is NonNullable<typeof w> => w !== undefined);
+    if (targets.length === 0) return;
+    const src = this.deps.stdinSource();
+    if (!src) {
+      for (const t of targets) t.end();
+      return;
+    }
+    this.stdin = forwardStdin(src, targets);
+  }
+
+  private addCause(c: Cause): void {
+    this.causes.push(c);
+  }
+
+  private rankExited(rank: number, outcome: RankOutcome): void {
+    this.outcomes.set(rank, outcome);
+    const failed = outcome.kind !== 'exited' || outcome.code !== 0;
+    if (!failed || this.phase !== 'running') return;
+    const host = this.hostOf(rank);
+    if (outcome.kind === 'not-started') {
+      this.addCause({ kind: 'launch-failed', host, message: `rank ${rank}: ${outcome.reason}` });
+    } else {
+      this.addCause({ kind: 'rank-failed', rank, host, outcome });
+    }
+    const others = this.plan.size - this.outcomes.size;
+    this.notice(`rank ${rank} on ${host} ${describeOutcome(outcome)}${others > 0 ? `: terminating the other ${others} rank${others === 1 ? '' : 's'}` : ''}`);
+    this.terminate('SIGTERM');
+  }
+
+  private rankSettled(rank: number, outcome: RankOutcome, pmi: PmiState): void {
+    if (pmi === 'initialized' && outcome.kind === 'exited' && outcome.code === 0 && this.phase === 'running') {
+      const host = this.hostOf(rank);
+      this.addCause({ kind: 'no-finalize', rank, host });
+      this.notice(`rank ${rank} on ${host} exited without calling MPI_Finalize (PMI finalize): terminating the job`);
+      this.terminate('SIGTERM');
+    }
+    this.settled++;
+    if (this.settled === this.plan.size) void this.finish();
+  }
+
+  private aborted(rank: number | undefined, code: number, message: string): void {
+    if (this.phase !== 'running') return;
+    const r = rank ?? -1;
+    const host = rank === undefined ? '?' : this.hostOf(rank);
+    this.addCause({ kind: 'aborted', rank: r, host, code, message });
+    this.notice(`rank ${r} on ${host} called MPI_Abort with code ${code}${message ? ` (${message})` : ''}: killing all ranks`);
+    this.terminate('SIGKILL');
+  }
+
+  /** Our stdout reader went away (`| head -1`): end the job as a SIGPIPE would. */
+  stdoutClosed(): void {
+    if (this.phase !== 'running') return;
+    this.addCause({ kind: 'signal', signal: 'SIGPIPE' });
+    this.terminate('SIGTERM');
+  }
+
+  outputFailed(path: string, message: string): void {
+    if (this.phase === 'done') return;
+    this.notice(`cannot write rank output to ${path}: ${message}`);
+    if (this.phase === 'running') {
+      this.addCause({ kind: 'output-failed', path, message });
+      this.terminate('SIGTERM');
+    }
+  }
+
+  /** A signal delivered to tsmpiexec. */
+  signal(sig: NodeJS.Signals): void {
+    if (this.phase === 'done' || this.phase === 'new') return;
+    if (!TERMINATING_SIGNALS.has(sig)) {
+      for (const p of this.proxies) p.signal(sig);
+      return;
+    }
+    if (this.phase === 'terminating' || this.phase === 'draining') {
+      // second interrupt: no more grace
+      this.killAll();
+      return;
+    }
+    this.addCause({ kind: 'signal', signal: sig });
+    this.terminate(sig);
+  }
+
+  private terminate(sig: NodeJS.Signals): void {
+    if (this.phase === 'running') this.phase = 'terminating';
+    if (sig === 'SIGKILL') {
+      this.killAll();
+      return;
+    }
+    for (const p of this.proxies) p.signal(sig);
+    if (!this.graceTimer) {
+      this.graceTimer = setTimeout(() => this.killAll(), this.req.graceSec * 1000);
+    }
+  }
+
+  private killAll(): void {
+    this.killedAll = true;
+    for (const p of this.proxies) p.killAll();
+  }
+
+  private outputEnd(rank: number, stream: 'stdout' | 'stderr'): void {
+    this.mux.end(rank, stream);
+    this.openStreams--;
+    if (this.openStreams <= 0) this.streamsClosed?.();
+  }
+
+  private async finish(): Promise<void> {
+    if (this.phase === 'draining' || this.phase === 'done') return;
+    this.phase = 'draining';
+    clearTimeout(this.graceTimer);
+    clearTimeout(this.timeoutTimer);
+    this.stdin?.stop();
+    // Leftovers in the ranks' process groups go now; they may hold our pipes.
+    for (const p of this.proxies) p.killAll();
+    if (this.openStreams > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, DRAIN_LIMIT_MS);
+        this.streamsClosed = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+    for (const p of this.proxies) p.destroyStreams();
+    await this.mux.finish();
+    this.phase = 'done';
+    const ranks = this.plan.ranks.map((r) => ({
+      rank: r.rank,
+      host: r.host,
+      outcome: this.outcomes.get(r.rank) ?? ({ kind: 'not-started', reason: 'never started' } as RankOutcome),
+    }));
+    this.resolveDone({ causes: this.causes, ranks });
+  }
+
+  /** Whether tsmpiexec had to SIGKILL (for the summary). */
+  get escalated(): boolean {
+    return this.killedAll;
+  }
+}

@@ -1,0 +1,25 @@
+// Once per test run: compile the C fixtures with Debian's MPICH (mpicc.mpich) into build/fixtures.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const FIXTURE_DIR = path.resolve('build/fixtures');
+
+export default function setup(): void {
+  // The e2e tests check for their binaries themselves; a unit-only run needs neither MPICH nor dist/.
+  try {
+    execFileSync('sh', ['-c', 'command -v mpicc.mpich'], { stdio: 'ignore' });
+  } catch {
+    return;
+  }
+  fs.mkdirSync(FIXTURE_DIR, { recursive: true });
+  const src = path.resolve('test/fixtures/mpi');
+  for (const f of fs.readdirSync(src)) {
+    if (!f.endsWith('.c')) continue;
+    const out = path.join(FIXTURE_DIR, f.slice(0, -2));
+    const input = path.join(src, f);
+    if (fs.existsSync(out) && fs.statSync(out).mtimeMs > fs.statSync(input).mtimeMs) continue;
+    const cc = f === 'flood.c' ? 'cc' : 'mpicc.mpich';
+    execFileSync(cc, ['-O2', '-o', out, input], { stdio: 'inherit' });
+  }
+}

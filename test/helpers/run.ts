@@ -1,0 +1,122 @@
+// Run bin/tsmpiexec as a user would, with a deadline, a per-run marker in the environment (to find leaked
+// processes afterwards), and helpers to check that nothing was left behind.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const BIN = path.resolve('bin/tsmpiexec.js');
+export const FIX = path.resolve('build/fixtures');
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  stdoutBuf: Buffer;
+  marker: string;
+  ms: number;
+}
+
+export interface RunOptions {
+  input?: Buffer | string | NodeJS.ReadableStream;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  cwd?: string;
+  /** called once the process is spawned (for signal tests) */
+  onSpawn?(child: ChildProcess): void;
+  /** called for every stdout chunk */
+  onStdout?(chunk: Buffer, child: ChildProcess): void;
+}
+
+const live = new Set<ChildProcess>();
+
+export function runTsmpiexec(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const marker = randomUUID();
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: opts.cwd,
+      env: { ...process.env, ...opts.env, TSMPI_TEST_RUN: marker },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    live.add(child);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => {
+      out.push(d);
+      opts.onStdout?.(d, child);
+    });
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.stdin.on('error', () => undefined);
+    const input = opts.input;
+    if (input === undefined) child.stdin.end();
+    else if (typeof input === 'string' || Buffer.isBuffer(input)) child.stdin.end(input);
+    else (input as NodeJS.ReadableStream).pipe(child.stdin);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`tsmpiexec ${args.join(' ')} did not finish within ${opts.timeoutMs ?? 30000} ms; stderr: ${Buffer.concat(err).toString()}`));
+    }, opts.timeoutMs ?? 30000);
+    opts.onSpawn?.(child);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      live.delete(child);
+      const stdoutBuf = Buffer.concat(out);
+      resolve({ code, signal, stdout: stdoutBuf.toString(), stderr: Buffer.concat(err).toString(), stdoutBuf, marker, ms: Date.now() - t0 });
+    });
+  });
+}
+
+/** Kill whatever a failed test left running (afterEach). */
+export function killLive(): void {
+  for (const c of live) c.kill('SIGKILL');
+  live.clear();
+}
+
+/** Pids of live processes whose environment carries the marker (ranks and their children). */
+export function processesWithMarker(marker: string): number[] {
+  const pids: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const env = fs.readFileSync(`/proc/${d}/environ`);
+      if (env.includes(`TSMPI_TEST_RUN=${marker}`)) {
+        const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+        const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        if (state !== 'Z') pids.push(Number(d));
+      }
+    } catch {
+      /* gone or not ours */
+    }
+  }
+  return pids;
+}
+
+/** Waits up to `ms` for the marker's processes to vanish; returns the survivors. */
+export async function leftovers(marker: string, ms = 2000): Promise<number[]> {
+  const end = Date.now() + ms;
+  let pids = processesWithMarker(marker);
+  while (pids.length > 0 && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 50));
+    pids = processesWithMarker(marker);
+  }
+  for (const p of pids) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  return pids;
+}
+
+/** Entries in the temp dir that a job of ours could have created. */
+export function tmpEntries(): string[] {
+  const dir = process.env.TMPDIR ?? '/tmp';
+  return fs.readdirSync(dir).filter((f) => f.startsWith('tsmpiexec') || f.startsWith('tsmpi-'));
+}
+
+/** Sockets listening on this host (ss), for the "no listening socket" check. */
+export function listeningSockets(): string {
+  return fs.readFileSync('/proc/net/unix', 'utf8') + fs.readFileSync('/proc/net/tcp', 'utf8');
+}
