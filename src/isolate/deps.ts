@@ -1,0 +1,72 @@
+// The real world for isolation (node:fs, child_process, /proc, PATH); the only isolate module that reads
+// process.*. Tests replace any part through setupIsolation's deps argument.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { IsolationDeps, IsolationFs } from './types.js';
+
+export const realFs: IsolationFs = {
+  mkdir: (p, mode) => fs.mkdirSync(p, mode !== undefined ? { mode } : {}),
+  rmdir: (p) => fs.rmdirSync(p),
+  readFile: (p) => fs.readFileSync(p, 'utf8'),
+  // 'r+': never create a file; a missing cgroup interface file means the feature is missing.
+  writeFile: (p, data) => fs.writeFileSync(p, data, { flag: 'r+' }),
+  readdir: (p) => fs.readdirSync(p),
+  isDir: (p) => {
+    try {
+      return fs.lstatSync(p).isDirectory();
+    } catch {
+      return false;
+    }
+  },
+  exists: (p) => fs.existsSync(p),
+  mkdtemp: (prefix) => fs.mkdtempSync(prefix),
+  rmTree: (p) => fs.rmSync(p, { recursive: true, force: true }),
+  lstat: (p) => {
+    const st = fs.lstatSync(p);
+    return { uid: st.uid, mode: st.mode & 0o7777, isDirectory: st.isDirectory(), isSymbolicLink: st.isSymbolicLink() };
+  },
+  readlink: (p) => fs.readlinkSync(p),
+};
+
+function which(name: string, envPath: string | undefined): string | undefined {
+  const dirs = (envPath ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter(Boolean);
+  // Tools the wrapper relies on live in the system dirs even when PATH is trimmed.
+  for (const d of [...dirs, '/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
+    const p = path.join(d, name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+export function defaultDeps(): IsolationDeps {
+  return {
+    readMountinfo: () => fs.readFileSync('/proc/self/mountinfo', 'utf8'),
+    readSelfCgroup: () => fs.readFileSync('/proc/self/cgroup', 'utf8'),
+    uid: process.geteuid?.() ?? process.getuid?.() ?? -1,
+    gid: process.getegid?.() ?? process.getgid?.() ?? -1,
+    pid: process.pid,
+    env: process.env,
+    fs: realFs,
+    runSync: (argv, timeoutMs) => {
+      const [cmd, ...args] = argv;
+      if (cmd === undefined) return { status: null, stdout: '', stderr: '', error: 'empty argv' };
+      const r = spawnSync(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', ...(r.error ? { error: r.error.message } : {}) };
+    },
+    spawn: (cmd, args, opts) => spawn(cmd, args, opts),
+    kill: (pid, sig) => process.kill(pid, sig),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    which: (name) => which(name, process.env.PATH),
+    procRoot: '/proc',
+    sysBlockRoot: '/sys/block',
+    tmpBase: os.tmpdir(),
+    shmDir: '/dev/shm',
+  };
+}

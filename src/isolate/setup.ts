@@ -1,0 +1,243 @@
+// The entry points the proxy calls: setupIsolation (probe → plan → apply, returning the job's Isolation)
+// and podCommand (the argv prefix an unprivileged proxy re-execs itself through to get a private /tmp).
+import { ERROR_CODES, TsmpiError } from '../util/errors.js';
+import { applyCgroups, removeCgroupsRetrying, undoEnable, type AppliedCgroups } from './cgroup-apply.js';
+import { parseProcStat } from './counters.js';
+import { defaultDeps } from './deps.js';
+import { startHolder, type Holder } from './holder.js';
+import { killJob } from './kill.js';
+import { planIsolation, validateRequest } from './plan.js';
+import { podArgv } from './pod-argv.js';
+import { getCapabilities } from './probe.js';
+import { JOB_ENV, RANK_ENV } from './proc-scan.js';
+import { ProcSampler } from './proc-sampler.js';
+import { createJobTmpdir, removeJobTmp } from './tmpdir.js';
+import type { Capabilities, Isolation, IsolationDeps, IsolationPlan, IsolationRequest, RankUsage } from './types.js';
+import { readUsage, type UsageContext } from './usage.js';
+import { wrapArgv } from './wrapper.js';
+
+function resolveDeps(partial: Partial<IsolationDeps> | undefined): { deps: IsolationDeps; useCache: boolean } {
+  const useCache = partial === undefined || Object.keys(partial).length === 0;
+  return { deps: { ...defaultDeps(), ...partial }, useCache };
+}
+
+function joinNotice(base: string | undefined, host: string, extra: string[]): string | undefined {
+  if (extra.length === 0) return base;
+  const more = extra.join('; ');
+  return base === undefined ? `isolation on ${host}: ${more}` : `${base}; ${more}`;
+}
+
+/** CPU time of our reaped children, from /proc/self/stat (cutime/cstime), in seconds. */
+function childrenCpu(deps: IsolationDeps): { user: number; sys: number } {
+  try {
+    const st = parseProcStat(deps.fs.readFile(`${deps.procRoot}/${deps.pid}/stat`));
+    if (st !== undefined) return { user: st.cutime / 100, sys: st.cstime / 100 };
+  } catch {
+    // no /proc: nothing to report
+  }
+  return { user: 0, sys: 0 };
+}
+
+class JobIsolation implements Isolation {
+  readonly cgroup: Isolation['cgroup'];
+  readonly tmp: Isolation['tmp'];
+  readonly notice: string | undefined;
+  private cleaned = false;
+  private readonly usageCtx: UsageContext;
+  private readonly startChildrenCpu: { user: number; sys: number };
+
+  constructor(
+    private readonly req: IsolationRequest,
+    private readonly deps: IsolationDeps,
+    private readonly caps: Capabilities,
+    private readonly plan: IsolationPlan,
+    private readonly applied: AppliedCgroups,
+    private readonly holder: Holder | undefined,
+    private readonly tmpdir: string | undefined,
+    private readonly sampler: ProcSampler | undefined,
+    notice: string | undefined,
+  ) {
+    this.cgroup = plan.cgroup;
+    this.tmp = plan.tmp;
+    this.notice = notice;
+    this.usageCtx = {
+      deps,
+      accounting: plan.accounting,
+      ioTrusted: applied.ioTrusted,
+      sampledCpu: () => ({ user: 0, sys: 0 }),
+    };
+    this.startChildrenCpu = childrenCpu(deps);
+  }
+
+  private checkRank(rank: number): void {
+    if (!this.req.ranks.includes(rank)) {
+      throw new TsmpiError(ERROR_CODES.ISOLATION, `rank ${rank} is not placed on ${this.req.host}`, { culprit: String(rank) });
+    }
+  }
+
+  wrap(rank: number, argv: string[]): string[] {
+    this.checkRank(rank);
+    if (this.cleaned) throw new TsmpiError(ERROR_CODES.ISOLATION, `isolation for job ${this.req.jobId} was already cleaned up`);
+    let mountNs: { nsenter: string; nsPath: string } | undefined;
+    if (this.holder !== undefined) {
+      // A dead holder's pid may be reused: entering /proc/PID/ns/mnt would then silently give the host's /tmp.
+      let link = '';
+      try {
+        link = this.deps.fs.readlink(this.holder.nsPath);
+      } catch {
+        // gone
+      }
+      if (!this.holder.alive() || link !== this.holder.nsLink) {
+        throw new TsmpiError(ERROR_CODES.ISOLATION, `the private /tmp namespace of job ${this.req.jobId} is gone`, { culprit: this.req.host });
+      }
+      mountNs = { nsenter: this.caps.tools.nsenter!, nsPath: this.holder.nsPath };
+    }
+    return wrapArgv({ sh: this.caps.tools.sh, rank, join: this.plan.join[rank] ?? [], ...(mountNs ? { mountNs } : {}) }, argv);
+  }
+
+  env(rank: number): Record<string, string> {
+    this.checkRank(rank);
+    if (this.req.mode === 'off') return {};
+    const env: Record<string, string> = { [JOB_ENV]: this.req.jobId, [RANK_ENV]: String(rank) };
+    if (this.plan.tmpMethod === 'holder' || this.plan.tmpMethod === 'pod') env.TMPDIR = '/tmp';
+    else if (this.tmpdir !== undefined) {
+      env.TMPDIR = this.tmpdir;
+      // Keep Open MPI's shared-memory segments in the job dir too (flux-core PR #3672).
+      env.OMPI_MCA_btl_vader_backing_directory = this.tmpdir;
+      env.OMPI_MCA_btl_sm_backing_directory = this.tmpdir;
+    }
+    return env;
+  }
+
+  async killAll(): Promise<void> {
+    await killJob(this.deps, this.plan, this.req.jobId);
+  }
+
+  usage(rank: number): RankUsage {
+    this.checkRank(rank);
+    const ctx: UsageContext = { ...this.usageCtx, sampledCpu: () => this.sampledCpu(rank) };
+    return readUsage(ctx, this.plan.rankDirs[rank] ?? {});
+  }
+
+  hostUsage(): RankUsage {
+    const ctx: UsageContext = {
+      ...this.usageCtx,
+      sampledCpu: () => {
+        const now = childrenCpu(this.deps);
+        const reaped = { user: now.user - this.startChildrenCpu.user, sys: now.sys - this.startChildrenCpu.sys };
+        const sampled = this.sampledCpu(undefined);
+        return { user: Math.max(reaped.user, sampled.user), sys: Math.max(reaped.sys, sampled.sys) };
+      },
+    };
+    return readUsage(ctx, this.plan.jobDirs);
+  }
+
+  private sampledCpu(rank: number | undefined): { user: number; sys: number } {
+    if (this.sampler === undefined) return { user: 0, sys: 0 };
+    this.sampler.sample();
+    return this.sampler.cpu(rank);
+  }
+
+  async cleanup(): Promise<{ leftovers: string[] }> {
+    if (this.cleaned) return { leftovers: [] };
+    this.cleaned = true;
+    const leftovers: string[] = [];
+    this.sampler?.stop();
+    const killedAll = await killJob(this.deps, this.plan, this.req.jobId);
+    if (this.holder !== undefined) {
+      await this.holder.stop();
+      if (this.holder.alive()) leftovers.push(`process ${this.holder.pid} (the /tmp namespace holder)`);
+    }
+    leftovers.push(...(await removeCgroupsRetrying(this.deps, this.plan)));
+    leftovers.push(...undoEnable(this.deps, this.applied.enabled));
+    leftovers.push(...removeJobTmp(this.deps, this.tmpdir, this.req.jobId));
+    if (!killedAll && leftovers.length === 0) leftovers.push(`processes of job ${this.req.jobId} that survived the kill`);
+    return { leftovers };
+  }
+}
+
+function offIsolation(): Isolation {
+  const none: RankUsage = { cpuUserSec: 0, cpuSysSec: 0, memPeakBytes: null, ioReadBytes: null, ioWriteBytes: null, pidsPeak: null, oomKilled: false };
+  return {
+    cgroup: 'none',
+    tmp: 'none',
+    notice: undefined,
+    wrap: (_rank, argv) => [...argv],
+    env: () => ({}),
+    killAll: async () => {},
+    usage: () => ({ ...none }),
+    hostUsage: () => ({ ...none }),
+    cleanup: async () => ({ leftovers: [] }),
+  };
+}
+
+export async function setupIsolation(req: IsolationRequest, depsIn?: Partial<IsolationDeps>): Promise<Isolation> {
+  validateRequest(req);
+  if (req.mode === 'off') return offIsolation();
+  const { deps, useCache } = resolveDeps(depsIn);
+  const caps = getCapabilities(deps, useCache);
+  const plan = planIsolation(req, caps); // strict throws here, before anything exists
+  const applied = applyCgroups(deps, plan, req.mode);
+  const notes = [...applied.notes];
+  let holder: Holder | undefined;
+  let tmpdir: string | undefined;
+  let effective = plan;
+  try {
+    if (plan.tmpMethod === 'holder') {
+      try {
+        holder = await startHolder(deps, {
+          sh: caps.tools.sh,
+          setpriv: caps.tools.setpriv!,
+          unshare: caps.tools.unshare!,
+          jobId: req.jobId,
+          uid: deps.uid,
+          gid: deps.gid,
+          join: plan.holderJoin,
+          ...(plan.tmpfsSize !== undefined ? { tmpfsSize: plan.tmpfsSize } : {}),
+        });
+      } catch (e) {
+        if (req.mode === 'strict') throw e;
+        notes.push(`no private /tmp (${e instanceof Error ? e.message : String(e)}): TMPDIR is a 0700 per-job directory`);
+        effective = { ...plan, tmp: 'tmpdir', tmpMethod: 'tmpdir' };
+      }
+    }
+    if (effective.tmpMethod === 'tmpdir') tmpdir = createJobTmpdir(deps, req.jobId, req.host);
+  } catch (e) {
+    await removeCgroupsRetrying(deps, plan, 1000);
+    undoEnable(deps, applied.enabled);
+    throw e;
+  }
+  let sampler: ProcSampler | undefined;
+  if (effective.accounting.cpu.kind === 'sampled') {
+    sampler = new ProcSampler(deps, req.jobId);
+    sampler.start();
+  }
+  const notice = joinNotice(effective.notice, req.host, notes);
+  return new JobIsolation(req, deps, caps, effective, applied, holder, tmpdir, sampler, notice);
+}
+
+/**
+ * The argv prefix that starts a whole proxy inside a pod (private /tmp and /dev/shm, PID namespace, dies with
+ * its parent), or undefined when none is needed (root uses cgroups and a joinable namespace; already in a pod)
+ * or possible (then setupIsolation falls back to a 0700 TMPDIR, or strict refuses with the reason).
+ * The proxy re-execs itself as [...podCommand(req), process.execPath, ...process.argv.slice(1)].
+ */
+export function podCommand(req: IsolationRequest, depsIn?: Partial<IsolationDeps>): string[] | undefined {
+  validateRequest(req);
+  if (req.mode === 'off') return undefined;
+  const { deps, useCache } = resolveDeps(depsIn);
+  const caps = getCapabilities(deps, useCache);
+  if (caps.inPod !== undefined) return undefined;
+  if (caps.root && caps.mountNs.ok) return undefined;
+  if (!caps.pod.ok) {
+    if (req.mode === 'strict') {
+      throw new TsmpiError(ERROR_CODES.ISOLATION, `strict isolation unavailable on ${req.host}: no pod (${caps.pod.reason})`, {
+        culprit: req.host,
+        hint: 'enable unprivileged user namespaces or install bubblewrap, or use isolation mode auto',
+      });
+    }
+    return undefined;
+  }
+  const size = req.limits.memPerRankBytes !== undefined ? req.limits.memPerRankBytes * Math.max(1, req.ranks.length) : undefined;
+  return podArgv({ tool: caps.pod.tool, tools: caps.tools, jobId: req.jobId, uid: caps.uid, gid: caps.gid, ...(size !== undefined ? { tmpfsSize: size } : {}) });
+}
