@@ -1,0 +1,90 @@
+// The controller side of PMI: completes each group's barrier once every proxy of the group has entered, hands
+// all of them the epoch's puts (hydra's keyval_cache broadcast, pmi-wire.md §6), and keeps the one name-service
+// table shared by every group of the job (§7). No I/O: proxies reach it in-process via localUpstream() or
+// through a channel that calls enter()/publish()/... on their behalf.
+import type { SpawnRequest } from './spawn.js';
+import type { PmiUpstream, SpawnResult } from './types.js';
+
+interface Epoch {
+  entered: Set<number>;
+  puts: Array<[string, string]>;
+  waiters: Array<{ resolve: (pairs: Array<[string, string]>) => void }>;
+}
+
+interface GroupBarrier {
+  proxyCount: number;
+  epoch: Epoch;
+  /** Completed epochs, for diagnostics. */
+  completed: number;
+}
+
+function newEpoch(): Epoch {
+  return { entered: new Set(), puts: [], waiters: [] };
+}
+
+export class KvsService {
+  private readonly groups = new Map<string, GroupBarrier>();
+  private readonly names = new Map<string, string>();
+
+  /** Register a group served by `proxyCount` proxies (those that host at least one of its ranks). */
+  addGroup(kvsname: string, proxyCount: number): void {
+    if (this.groups.has(kvsname)) throw new Error(`KVS group ${kvsname} added twice`);
+    if (!Number.isInteger(proxyCount) || proxyCount < 1) throw new Error(`KVS group ${kvsname}: bad proxy count ${proxyCount}`);
+    this.groups.set(kvsname, { proxyCount, epoch: newEpoch(), completed: 0 });
+  }
+
+  /**
+   * A proxy's ranks of `kvsname` all entered the barrier. Resolves, for every proxy of the group, once all
+   * proxyCount proxies entered, with every pair put in this epoch (in the order the proxies entered).
+   * Rejects for an unknown group or a proxy entering the same epoch twice.
+   */
+  enter(kvsname: string, proxyId: number, puts: ReadonlyArray<readonly [string, string]>): Promise<Array<[string, string]>> {
+    const g = this.groups.get(kvsname);
+    if (!g) return Promise.reject(new Error(`barrier for unknown KVS group ${kvsname}`));
+    const ep = g.epoch;
+    if (ep.entered.has(proxyId)) {
+      return Promise.reject(new Error(`proxy ${proxyId} entered the barrier of ${kvsname} twice`));
+    }
+    ep.entered.add(proxyId);
+    for (const [k, v] of puts) ep.puts.push([k, v]);
+    const p = new Promise<Array<[string, string]>>((resolve) => ep.waiters.push({ resolve }));
+    if (ep.entered.size >= g.proxyCount) {
+      g.epoch = newEpoch();
+      g.completed++;
+      for (const w of ep.waiters) w.resolve(ep.puts);
+    }
+    return p;
+  }
+
+  /** How many barriers of the group have completed (undefined: unknown group). */
+  barriersCompleted(kvsname: string): number | undefined {
+    return this.groups.get(kvsname)?.completed;
+  }
+
+  /** false: the service is already published. */
+  publish(service: string, port: string): boolean {
+    if (this.names.has(service)) return false;
+    this.names.set(service, port);
+    return true;
+  }
+
+  /** false: not found. */
+  unpublish(service: string): boolean {
+    return this.names.delete(service);
+  }
+
+  lookup(service: string): string | undefined {
+    return this.names.get(service);
+  }
+
+  /** A PmiUpstream for a proxy running in this process. */
+  localUpstream(proxyId: number, spawnFn: (req: SpawnRequest) => Promise<SpawnResult>): PmiUpstream {
+    return {
+      barrier: (kvsname, puts) => this.enter(kvsname, proxyId, puts),
+      publish: (service, port) => Promise.resolve(this.publish(service, port)),
+      unpublish: (service) => Promise.resolve(this.unpublish(service)),
+      lookup: (service) => Promise.resolve(this.lookup(service)),
+      spawn: (req) => spawnFn(req),
+    };
+  }
+}

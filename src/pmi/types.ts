@@ -1,0 +1,57 @@
+// The PMI layer's contracts: what a proxy's PMI engine needs from the world above it (PmiUpstream), what it
+// reports (PmiServerEvents), and how groups and ranks are described. Types only; server.ts re-exports them.
+import type { SpawnRequest } from './spawn.js';
+
+export type { SpawnCommand, SpawnRequest } from './spawn.js';
+
+export interface PmiGroupInfo {
+  kvsname: string;
+  size: number;
+  processMapping: string;
+  universeSize: number;
+  /** number of this proxy's ranks in the group (barrier completes locally when all of them entered) */
+  localCount: number;
+  spawned: boolean;
+  parentKvsname?: string;
+  /**
+   * Pairs visible in the group's KVS from the start (spawn preputs such as PARENT_ROOT_PORT_NAME, which
+   * must be stored before the children run). Added by the PMI layer; optional.
+   */
+  initialKvs?: Array<[string, string]>;
+}
+
+export interface PmiRankInfo {
+  rank: number;
+  kvsname: string;
+  appnum: number;
+}
+
+export type SpawnResult = { ok: true; kvsname: string } | { ok: false; error: string };
+
+export interface PmiUpstream {
+  /** Called once per group per barrier/fence epoch when all local ranks of the group entered. Resolves with
+   *  all key/value pairs put by any proxy in this epoch (global visibility after the barrier). */
+  barrier(kvsname: string, puts: Array<[string, string]>): Promise<Array<[string, string]>>;
+  /** false: already published */
+  publish(service: string, port: string): Promise<boolean>;
+  /** false: not found */
+  unpublish(service: string): Promise<boolean>;
+  lookup(service: string): Promise<string | undefined>;
+  spawn(req: SpawnRequest): Promise<SpawnResult>;
+}
+
+export interface PmiServerEvents {
+  initialized(rank: PmiRankInfo): void;
+  finalized(rank: PmiRankInfo): void;
+  aborted(rank: PmiRankInfo | undefined, code: number, message: string): void;
+  /** the engine then closes that connection */
+  protocolError(connId: number, message: string): void;
+}
+
+/** What the engine needs of a connection: write a whole reply, or hang up. */
+export interface PmiConnIo {
+  send(data: string): void;
+  close(): void;
+}
+
+export type PmiRankState = 'none' | 'initialized' | 'finalized';
