@@ -1,0 +1,290 @@
+// THE option table: every command-line option is defined once here; the parser, --help, --help OPTION,
+// the man page and the shell completions are all generated from it (architecture principle 7).
+// Keep this module free of imports with weight: parseArgs imports it on every start-up.
+
+export type OptionGroup = 'placement' | 'launch' | 'environment' | 'io' | 'pmi' | 'isolation' | 'reporting' | 'general';
+
+/** Group order and titles, shared by --help and the man page. */
+export const GROUPS: ReadonlyArray<{ id: OptionGroup; title: string }> = [
+  { id: 'placement', title: 'Placement' },
+  { id: 'launch', title: 'Launch' },
+  { id: 'environment', title: 'Environment' },
+  { id: 'io', title: 'I/O' },
+  { id: 'pmi', title: 'PMI' },
+  { id: 'isolation', title: 'Isolation and limits' },
+  { id: 'reporting', title: 'Reporting' },
+  { id: 'general', title: 'General' },
+];
+
+/**
+ * How a value is checked before it is interpreted. `text` values are taken as they are, even when they
+ * start with '-' (`-genv CFLAGS -O2`); the others refuse a token that is itself an option, so
+ * `-n -genv A B` reports "-n needs a value" instead of "bad number -genv".
+ */
+export type ValueKind = 'int' | 'choice' | 'path' | 'list' | 'text';
+
+export interface OptionDef {
+  /** Primary spelling without dashes. */
+  name: string;
+  /** Other spellings without dashes. Every spelling is accepted with one or two dashes. */
+  aliases: readonly string[];
+  group: OptionGroup;
+  /** 'segment' options belong to one MPMD segment (the one whose program follows them). */
+  scope: 'global' | 'segment';
+  /** A segment option that, before the first program on the command line, sets the job-wide default. */
+  jobDefaultBeforeProgram?: boolean;
+  /** Values taken: 0 (a flag), 1, or 2 (`-genv NAME VALUE`, which also accepts `NAME=VALUE`). */
+  arity: 0 | 1 | 2;
+  /** Only for --help: the value (a topic) may be left out. */
+  optionalValue?: boolean;
+  valueName?: string;
+  valueKind?: ValueKind;
+  choices?: readonly string[];
+  /** Environment variable that supplies the value when the option is not given. */
+  env?: string;
+  /** The default, as shown in --help and the man page (the parser's defaults are tested against it). */
+  default?: string;
+  /** May be given more than once in one scope (values accumulate). Flags may always repeat. */
+  repeatable?: boolean;
+  /** Options with the same key contradict each other when both are given in one scope. */
+  conflicts?: string;
+  /** Where the option comes from: the MPI standard, MPICH Hydra, or tsmpiexec itself. */
+  origin: 'mpi' | 'hydra' | 'tsmpiexec';
+  /** How multi-letter spellings are shown: `-ppn` (Hydra style) or `--grace` (GNU style). */
+  dashes: 1 | 2;
+  /** One line for --help (short: the help column is about 43 characters wide). */
+  help: string;
+  /** Plain text for the man page and --help OPTION; paragraphs separated by a blank line. */
+  man: string;
+}
+
+/** The man page's date: fixed so the generated page is reproducible. Bump it when the table changes. */
+export const MAN_DATE = '2026-11-21';
+
+const TABLE = [
+  // ── placement ─────────────────────────────────────────────────────────────────────────────────
+  {
+    name: 'n', aliases: ['np'], group: 'placement', scope: 'segment', arity: 1, valueName: 'N', valueKind: 'int',
+    origin: 'mpi', dashes: 1,
+    help: 'ranks to start for this program',
+    man: 'Start N ranks of the program that follows. Without it, a segment fills the available slots (one rank when no host has a slot count). N is a plain positive decimal integer.',
+  },
+  {
+    name: 'hosts', aliases: ['host'], group: 'placement', scope: 'segment', jobDefaultBeforeProgram: true,
+    arity: 1, valueName: 'LIST', valueKind: 'list', conflicts: 'hostsource', origin: 'hydra', dashes: 1,
+    help: 'hosts to run on: a,b:4,c',
+    man: 'Comma-separated host names, each optionally followed by :SLOTS (node07:4). A name given twice is one host whose slot counts add up (a host without a count counts as one slot). Before the first program it is the job\'s host list; after a colon it applies to that segment only, as in Hydra.',
+  },
+  {
+    name: 'f', aliases: ['hostfile', 'machinefile'], group: 'placement', scope: 'global', arity: 1, valueName: 'FILE',
+    valueKind: 'path', conflicts: 'hostsource', origin: 'hydra', dashes: 1,
+    help: 'read the host list from FILE',
+    man: 'Read the host list from FILE: one host per line as NAME, NAME:SLOTS or NAME slots=SLOTS (Open MPI\'s form; max_slots=M is accepted and ignored). A # starts a comment; blank lines are ignored. See FILES.',
+  },
+  {
+    name: 'ppn', aliases: [], group: 'placement', scope: 'global', arity: 1, valueName: 'N', valueKind: 'int',
+    origin: 'hydra', dashes: 1,
+    help: 'ranks per host',
+    man: 'Place N consecutive ranks on each host before moving to the next one, whatever slot counts the host list gives.',
+  },
+  {
+    name: 'configfile', aliases: [], group: 'placement', scope: 'global', arity: 1, valueName: 'FILE', valueKind: 'path',
+    origin: 'mpi', dashes: 1,
+    help: 'read the MPMD segments from FILE',
+    man: 'Read the program segments from FILE instead of the command line: each line holds one segment\'s options, program and arguments, as it would be written between colons. Words are split like a shell does (quotes are respected, nothing is expanded); a backslash at the end of a line continues it; # starts a comment. Global options may appear on the command line or in the file; no program may follow -configfile on the command line.',
+  },
+  // ── launch ────────────────────────────────────────────────────────────────────────────────────
+  {
+    name: 'launcher', aliases: [], group: 'launch', scope: 'global', arity: 1, valueName: 'NAME', valueKind: 'choice',
+    choices: ['fork', 'ssh', 'slurm'], origin: 'hydra', dashes: 1,
+    help: 'how to start remote proxies: fork|ssh|slurm',
+    man: 'How the per-host proxies are started: fork (this host only), ssh, or slurm (srun, inside an allocation). rsh is accepted as another name for ssh. Without it tsmpiexec picks slurm inside a Slurm allocation, fork when every host is this host, and ssh otherwise.',
+  },
+  {
+    name: 'launcher-exec', aliases: [], group: 'launch', scope: 'global', arity: 1, valueName: 'CMD', valueKind: 'text',
+    origin: 'hydra', dashes: 1,
+    help: 'command to run instead of ssh or srun',
+    man: 'Run CMD instead of the launcher\'s usual program (ssh or srun). CMD is split into words like a shell does: quotes are respected, nothing is expanded, so -launcher-exec \'ssh -p 2222\' works.',
+  },
+  {
+    name: 'timeout', aliases: [], group: 'launch', scope: 'global', arity: 1, valueName: 'SECONDS', valueKind: 'int',
+    env: 'MPIEXEC_TIMEOUT', origin: 'tsmpiexec', dashes: 1,
+    help: 'end the job after SECONDS',
+    man: 'End the whole job when it has run for SECONDS: ranks get SIGTERM, then SIGKILL after the grace period, and tsmpiexec exits with status 124. MPIEXEC_TIMEOUT gives the default, as in MPICH; an empty MPIEXEC_TIMEOUT means no timeout.',
+  },
+  {
+    name: 'grace', aliases: [], group: 'launch', scope: 'global', arity: 1, valueName: 'SECONDS', valueKind: 'int',
+    env: 'TSMPIEXEC_GRACE', default: '5', origin: 'tsmpiexec', dashes: 2,
+    help: 'wait between SIGTERM and SIGKILL',
+    man: 'When ranks are terminated (timeout, a failed rank, a signal to tsmpiexec), wait SECONDS after SIGTERM before sending SIGKILL. 0 sends SIGKILL at once. A second Ctrl-C does not wait.',
+  },
+  // ── environment ───────────────────────────────────────────────────────────────────────────────
+  {
+    name: 'genv', aliases: [], group: 'environment', scope: 'global', arity: 2, valueName: 'NAME VALUE', valueKind: 'text',
+    repeatable: true, origin: 'hydra', dashes: 1,
+    help: 'set NAME=VALUE for every rank',
+    man: 'Set the variable NAME to VALUE for every rank, after the environment policy is applied; later settings win. NAME=VALUE as one word is accepted too, as in Hydra.',
+  },
+  {
+    name: 'genvlist', aliases: [], group: 'environment', scope: 'global', arity: 1, valueName: 'NAMES', valueKind: 'list',
+    repeatable: true, conflicts: 'envpolicy', origin: 'hydra', dashes: 1,
+    help: 'pass only these variables: a,b,c',
+    man: 'Pass only the listed variables (comma-separated) from tsmpiexec\'s environment to the ranks. Given twice, the lists add up.',
+  },
+  {
+    name: 'genvall', aliases: [], group: 'environment', scope: 'global', arity: 0, conflicts: 'envpolicy',
+    default: 'on', origin: 'hydra', dashes: 1,
+    help: 'pass the whole environment (the default)',
+    man: 'Pass tsmpiexec\'s whole environment to the ranks. This is the default.',
+  },
+  {
+    name: 'genvnone', aliases: [], group: 'environment', scope: 'global', arity: 0, conflicts: 'envpolicy',
+    origin: 'hydra', dashes: 1,
+    help: 'pass no variables (only -genv settings)',
+    man: 'Pass none of tsmpiexec\'s environment to the ranks; they get only what -genv and -env set, plus the variables MPI itself needs.',
+  },
+  {
+    name: 'env', aliases: [], group: 'environment', scope: 'segment', arity: 2, valueName: 'NAME VALUE', valueKind: 'text',
+    repeatable: true, origin: 'hydra', dashes: 1,
+    help: 'set NAME=VALUE for this segment',
+    man: 'Like -genv, for the ranks of this segment only; applied after -genv.',
+  },
+  {
+    name: 'envlist', aliases: [], group: 'environment', scope: 'segment', arity: 1, valueName: 'NAMES', valueKind: 'list',
+    repeatable: true, conflicts: 'envpolicy', origin: 'hydra', dashes: 1,
+    help: 'pass only these variables to this segment',
+    man: 'Like -genvlist, for the ranks of this segment only.',
+  },
+  {
+    name: 'envall', aliases: [], group: 'environment', scope: 'segment', arity: 0, conflicts: 'envpolicy',
+    origin: 'hydra', dashes: 1,
+    help: 'pass the whole environment to this segment',
+    man: 'Like -genvall, for the ranks of this segment only.',
+  },
+  {
+    name: 'envnone', aliases: [], group: 'environment', scope: 'segment', arity: 0, conflicts: 'envpolicy',
+    origin: 'hydra', dashes: 1,
+    help: 'pass no variables to this segment',
+    man: 'Like -genvnone, for the ranks of this segment only.',
+  },
+  {
+    name: 'wdir', aliases: [], group: 'environment', scope: 'segment', jobDefaultBeforeProgram: true, arity: 1,
+    valueName: 'DIR', valueKind: 'path', origin: 'mpi', dashes: 1,
+    help: 'working directory of the ranks',
+    man: 'Start the ranks in DIR. Before the first program it is the default for every segment; after a colon it applies to that segment. Without it, ranks start in tsmpiexec\'s working directory.',
+  },
+  // ── io ────────────────────────────────────────────────────────────────────────────────────────
+  {
+    name: 'prepend-rank', aliases: ['l'], group: 'io', scope: 'global', arity: 0, origin: 'hydra', dashes: 1,
+    help: 'prefix each output line with its rank',
+    man: 'Prefix every line a rank writes to stdout or stderr with [RANK].',
+  },
+  {
+    name: 'outfile-pattern', aliases: [], group: 'io', scope: 'global', arity: 1, valueName: 'PAT', valueKind: 'text',
+    origin: 'hydra', dashes: 1,
+    help: 'write rank stdout to files named by PAT',
+    man: 'Write each rank\'s stdout to the file PAT names, where %r is the rank, %h the host, %g the segment index and %% a percent sign.',
+  },
+  {
+    name: 'errfile-pattern', aliases: [], group: 'io', scope: 'global', arity: 1, valueName: 'PAT', valueKind: 'text',
+    origin: 'hydra', dashes: 1,
+    help: 'write rank stderr to files named by PAT',
+    man: 'Like -outfile-pattern, for stderr.',
+  },
+  {
+    name: 'stdin', aliases: [], group: 'io', scope: 'global', arity: 1, valueName: 'WHERE', valueKind: 'choice',
+    choices: ['0', 'all', 'none'], default: '0', origin: 'tsmpiexec', dashes: 2,
+    help: 'stdin goes to RANK, all or none',
+    man: 'Send tsmpiexec\'s stdin to one rank (a number below the job size), to all ranks, or to none. Ranks that do not get stdin read end-of-file at once.',
+  },
+  // ── pmi ───────────────────────────────────────────────────────────────────────────────────────
+  {
+    name: 'pmi-transport', aliases: [], group: 'pmi', scope: 'global', arity: 1, valueName: 'KIND', valueKind: 'choice',
+    choices: ['fd', 'tcp', 'unix'], default: 'fd', conflicts: 'pmi', origin: 'tsmpiexec', dashes: 2,
+    help: 'PMI transport: fd|tcp|unix',
+    man: 'How ranks reach the PMI server. fd: an inherited socketpair named by PMI_FD, with no listening socket at all. tcp: PMI_PORT on a loopback socket whose peers are checked to belong to the same user. unix: a UNIX socket in a directory only the owner can enter.',
+  },
+  {
+    name: 'pmi-port', aliases: [], group: 'pmi', scope: 'global', arity: 0, conflicts: 'pmi', origin: 'hydra', dashes: 1,
+    help: 'same as --pmi-transport tcp',
+    man: 'Hydra\'s spelling of --pmi-transport tcp.',
+  },
+  // ── reporting ─────────────────────────────────────────────────────────────────────────────────
+  {
+    name: 'dry-run', aliases: [], group: 'reporting', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,
+    help: 'print the placement plan, start nothing',
+    man: 'Work out where every rank would run and print the plan (hosts and where they came from, ranks per host) without starting anything.',
+  },
+  {
+    name: 'json', aliases: [], group: 'reporting', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,
+    help: 'with --dry-run: print the plan as JSON',
+    man: 'With --dry-run, print the plan as JSON instead of text.',
+  },
+  {
+    name: 'verbose', aliases: ['v'], group: 'reporting', scope: 'global', arity: 0, origin: 'hydra', dashes: 2,
+    help: 'explain each launch step on stderr',
+    man: 'Explain on stderr where the host list came from, which launcher runs and how ranks are started. Variable names are shown, never their values.',
+  },
+  // ── general ───────────────────────────────────────────────────────────────────────────────────
+  {
+    name: 'version', aliases: [], group: 'general', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,
+    help: 'print the version and exit',
+    man: 'Print the version and exit.',
+  },
+  {
+    name: 'help', aliases: ['h'], group: 'general', scope: 'global', arity: 1, optionalValue: true,
+    valueName: 'OPTION', valueKind: 'text', origin: 'hydra', dashes: 2,
+    help: 'print this help, or explain OPTION',
+    man: 'Print a summary of all options and exit. With OPTION (written with or without dashes: --help genv, --help -genv), explain that option in full.',
+  },
+] as const satisfies readonly OptionDef[];
+
+/** The table, in display order. */
+export const OPTIONS: readonly OptionDef[] = TABLE;
+
+/** The primary name of every option: parse.ts needs an interpretation for each (checked by the compiler). */
+export type OptionName = (typeof TABLE)[number]['name'];
+
+const BY_SPELLING: ReadonlyMap<string, OptionDef> = new Map(
+  OPTIONS.flatMap((o) => [o.name, ...o.aliases].map((s): [string, OptionDef] => [s, o])),
+);
+
+/** Every spelling (name and aliases) without dashes. */
+export function allSpellings(): string[] {
+  return [...BY_SPELLING.keys()];
+}
+
+/** The option spelled `bare` (no leading dashes), if any. */
+export function optionBySpelling(bare: string): OptionDef | undefined {
+  return BY_SPELLING.get(bare);
+}
+
+/** `-np`, `--np`, `np` → the option; undefined if there is none. Accepts at most two dashes. */
+export function findOption(word: string): OptionDef | undefined {
+  const m = /^-{0,2}([^-=][^=]*)$/.exec(word);
+  return m?.[1] === undefined ? undefined : BY_SPELLING.get(m[1]);
+}
+
+/** A spelling as shown to users: single letters and Hydra-style options take one dash, others two. */
+export function dashed(def: OptionDef, spelling: string): string {
+  return (spelling.length === 1 || def.dashes === 1 ? '-' : '--') + spelling;
+}
+
+/** The option's canonical display form (`-n`, `--grace`). */
+export function display(def: OptionDef): string {
+  return dashed(def, def.name);
+}
+
+/** All spellings in display order: single letters first, then the name, then the other aliases. */
+export function displaySpellings(def: OptionDef): string[] {
+  const all = [def.name, ...def.aliases];
+  const short = all.filter((s) => s.length === 1);
+  const long = all.filter((s) => s.length > 1);
+  return [...short, ...long].map((s) => dashed(def, s));
+}
+
+/** The value part of a synopsis: `N`, `NAME VALUE`, `[OPTION]`, or '' for a flag. */
+export function valueSynopsis(def: OptionDef): string {
+  if (def.arity === 0 || def.valueName === undefined) return '';
+  return def.optionalValue ? `[${def.valueName}]` : def.valueName;
+}
