@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FIX, killLive, leftovers, runTsmpiexec, type RunResult } from '../helpers/run.js';
+import { execFileSync } from 'node:child_process';
+import { FIX, killLive, leftovers, runTsmpiexec, tmpEntries, type RunResult } from '../helpers/run.js';
 
 const fx = (name: string): string => path.join(FIX, name);
 let lastMarker: string | undefined;
@@ -116,6 +117,39 @@ describe('signals', () => {
     });
     expect(r.code).toBe(143);
     expect(r.ms).toBeLessThan(15000);
+  });
+});
+
+describe('second interrupt', () => {
+  it('a second Ctrl-C kills at once, without waiting for the grace period', async () => {
+    let sent = 0;
+    const r = await run(['--grace', '60', '-n', '2', 'sh', '-c', 'trap "" INT TERM; echo up; sleep 100'], {
+      timeoutMs: 20000,
+      onStdout: (chunk, child) => {
+        if (sent === 0 && chunk.toString().includes('up')) {
+          sent = 1;
+          child.kill('SIGINT');
+          setTimeout(() => child.kill('SIGINT'), 300);
+        }
+      },
+    });
+    expect(r.code).toBe(130);
+    expect(r.ms).toBeLessThan(15000);
+  });
+});
+
+describe('nothing reachable, nothing left', () => {
+  it('opens no listening socket and leaves no temporary file', async () => {
+    const before = tmpEntries();
+    let seen = '';
+    const r = await run(['-n', '2', 'sh', '-c', 'echo up; sleep 1'], {
+      onStdout: (_c, child) => {
+        if (!seen) seen = execFileSync('ss', ['-lnpxt'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`pid=${child.pid},`)).join('\n') || 'none';
+      },
+    });
+    expect(r.code).toBe(0);
+    expect(seen).toBe('none');
+    expect(tmpEntries()).toEqual(before);
   });
 });
 
