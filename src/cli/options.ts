@@ -98,7 +98,7 @@ const TABLE = [
     name: 'launcher', aliases: [], group: 'launch', scope: 'global', arity: 1, valueName: 'NAME', valueKind: 'choice',
     choices: ['fork', 'ssh', 'slurm'], origin: 'hydra', dashes: 1,
     help: 'how to start remote proxies: fork|ssh|slurm',
-    man: 'How the per-host proxies are started: fork (this host only), ssh, or slurm (srun, inside an allocation). rsh is accepted as another name for ssh. Without it tsmpiexec picks slurm inside a Slurm allocation, fork when every host is this host, and ssh otherwise.',
+    man: 'How the per-host proxies are started: fork (this host only), ssh, or slurm (srun, inside an allocation). rsh is accepted as another name for ssh. Without it, tsmpiexec uses fork when every host is this host and ssh otherwise.',
   },
   {
     name: 'launcher-exec', aliases: [], group: 'launch', scope: 'global', arity: 1, valueName: 'CMD', valueKind: 'text',
