@@ -117,10 +117,10 @@ function removeTree(deps: IsolationDeps, dir: string): string[] {
 
 /** Remove every job cgroup, retrying while busy (zombies keep v1 pids charged until reaped). */
 export async function removeCgroupsRetrying(deps: IsolationDeps, plan: IsolationPlan, deadlineMs = RMDIR_DEADLINE_MS): Promise<string[]> {
-  const deadline = Date.now() + deadlineMs;
+  const deadline = deps.now() + deadlineMs;
   for (;;) {
     const left = Object.values(plan.jobDirs).flatMap((d) => removeTree(deps, d));
-    if (left.length === 0 || Date.now() >= deadline) return left;
+    if (left.length === 0 || deps.now() >= deadline) return left;
     await deps.sleep(50);
   }
 }

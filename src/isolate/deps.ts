@@ -63,6 +63,7 @@ export function defaultDeps(): IsolationDeps {
     spawn: (cmd, args, opts) => spawn(cmd, args, opts),
     kill: (pid, sig) => process.kill(pid, sig),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    now: () => Date.now(),
     which: (name) => which(name, process.env.PATH),
     procRoot: '/proc',
     sysBlockRoot: '/sys/block',

@@ -41,7 +41,7 @@ function killEach(deps: IsolationDeps, pids: Iterable<number>): void {
 async function until(deps: IsolationDeps, done: () => boolean, deadline: number): Promise<boolean> {
   for (;;) {
     if (done()) return true;
-    if (Date.now() >= deadline) return false;
+    if (deps.now() >= deadline) return false;
     await deps.sleep(POLL_MS);
   }
 }
@@ -59,8 +59,8 @@ async function killV2(deps: IsolationDeps, dir: string, deadline: number): Promi
   // cgroup.kill is safe against fork races; repeat only if something was still starting up as we wrote.
   while (populated()) {
     deps.fs.writeFile(`${dir}/cgroup.kill`, '1');
-    if (await until(deps, () => !populated(), Math.min(deadline, Date.now() + 1000))) return true;
-    if (Date.now() >= deadline) return false;
+    if (await until(deps, () => !populated(), Math.min(deadline, deps.now() + 1000))) return true;
+    if (deps.now() >= deadline) return false;
   }
   return true;
 }
@@ -69,12 +69,12 @@ async function killFreezer(deps: IsolationDeps, dir: string, deadline: number): 
   const empty = (): boolean => cgroupTreePids(deps, dir).length === 0;
   while (!empty()) {
     deps.fs.writeFile(`${dir}/freezer.state`, 'FROZEN');
-    await until(deps, () => readOr(deps, `${dir}/freezer.state`).trim() === 'FROZEN', Math.min(deadline, Date.now() + 1000));
+    await until(deps, () => readOr(deps, `${dir}/freezer.state`).trim() === 'FROZEN', Math.min(deadline, deps.now() + 1000));
     killEach(deps, cgroupTreePids(deps, dir));
     // SIGKILL is delivered once the tasks thaw.
     deps.fs.writeFile(`${dir}/freezer.state`, 'THAWED');
-    if (await until(deps, empty, Math.min(deadline, Date.now() + 1000))) return true;
-    if (Date.now() >= deadline) return false;
+    if (await until(deps, empty, Math.min(deadline, deps.now() + 1000))) return true;
+    if (deps.now() >= deadline) return false;
   }
   return true;
 }
@@ -92,7 +92,7 @@ async function killPidList(deps: IsolationDeps, list: () => number[], deadline: 
       }
     }
     killEach(deps, pids);
-    if (Date.now() >= deadline) return false;
+    if (deps.now() >= deadline) return false;
     await deps.sleep(POLL_MS);
   }
 }
@@ -117,7 +117,7 @@ function markerPids(deps: IsolationDeps, jobId: string): number[] {
 
 /** Returns false when something survived the deadline (it is then reported as a leftover by cleanup). */
 export async function killJob(deps: IsolationDeps, plan: IsolationPlan, jobId: string): Promise<boolean> {
-  const deadline = Date.now() + KILL_DEADLINE_MS;
+  const deadline = deps.now() + KILL_DEADLINE_MS;
   const k = plan.kill;
   switch (k.kind) {
     case 'none':

@@ -88,6 +88,8 @@ export interface IsolationDeps {
   spawn(cmd: string, args: string[], opts: SpawnOptions): ChildProcess;
   kill(pid: number, signal: NodeJS.Signals): void;
   sleep(ms: number): Promise<void>;
+  /** Milliseconds clock for deadlines (Date.now; tests pass a fake that sleep advances). */
+  now(): number;
   /** Absolute path of a tool on PATH, or undefined. */
   which(name: string): string | undefined;
   procRoot: string;
