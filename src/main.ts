@@ -11,7 +11,11 @@ import { isLocalHost, localNames } from './hosts/local.js';
 import { place } from './placement/place.js';
 import { fdSink, fileSink, type Sink } from './io/sink.js';
 import { fdSource } from './io/stdin.js';
-import { Job } from './run/job.js';
+import { Job, localProxy, type ProxySpec } from './run/job.js';
+import { Gate, RemoteProxy } from './run/remote-proxy.js';
+import { SshLauncher } from './launch/ssh.js';
+import type { ProxyHandle } from './run/proxy-handle.js';
+import { fileURLToPath } from 'node:url';
 import { failureSummary, placementJson, placementTable } from './report/summary.js';
 import type { JobRequest } from './model/types.js';
 
@@ -42,17 +46,19 @@ async function runJob(req: JobRequest, out: Sink, err: Sink): Promise<number> {
   const names = localNames();
   const remote = plan.proxies.filter((p) => !isLocalHost(p.host, names));
   const launcher = req.launcher ?? (remote.length > 0 ? 'ssh' : 'fork');
-  if (launcher !== 'fork' && remote.length > 0) {
-    throw new TsmpiError(ERROR_CODES.LAUNCH, `the ${launcher} launcher is not available in this version`, {
-      culprit: remote.map((p) => p.host).slice(0, 3).join(','),
-      hint: 'use -launcher fork to run every host\'s ranks on this machine',
+  if (launcher === 'slurm') {
+    throw new TsmpiError(ERROR_CODES.LAUNCH, 'the slurm launcher is not available in this version', {
+      culprit: '-launcher slurm',
+      hint: 'use -launcher ssh, or run tsmpiexec on one node',
       exitStatus: EXIT.LAUNCH_FAILED,
     });
   }
+  const makeProxy = launcher === 'fork' ? localProxy : remoteProxyFactory(req, names, env);
   if (req.verbose) {
     err.write(Buffer.from(`tsmpiexec: ${plan.size} ranks on ${plan.proxies.length} host(s) [${plan.proxies.map((p) => `${p.host}:${p.ranks.length}`).join(' ')}], launcher ${launcher}, PMI over PMI_FD, mapping ${plan.processMapping || '(none)'}\n`));
   }
   const job_: Job = new Job(req, plan, {
+    makeProxy,
     env,
     cwd: process.cwd(),
     stdout: out,
@@ -73,7 +79,53 @@ async function runJob(req: JobRequest, out: Sink, err: Sink): Promise<number> {
   }
 }
 
+/** The command that starts this same tsmpiexec as a proxy on another host (shared file system). */
+function proxyArgv(req: JobRequest): string[] {
+  if (req.proxyCmd) return [...req.proxyCmd, 'proxy'];
+  return [process.execPath, fileURLToPath(new URL('../bin/tsmpiexec.js', import.meta.url)), 'proxy'];
+}
+
+/** In-process proxies for this host, ssh-launched ones for the others. */
+function remoteProxyFactory(req: JobRequest, names: Set<string>, env: NodeJS.ProcessEnv): (spec: ProxySpec) => ProxyHandle {
+  const launcher = new SshLauncher(req.launcherExec);
+  const gate = new Gate(8);
+  const argv = proxyArgv(req);
+  return (spec) => {
+    if (isLocalHost(spec.host, names)) return localProxy(spec);
+    const envs: Array<Record<string, string>> = [];
+    const envIndex = new Map<Record<string, string>, number>();
+    const launches = spec.launches.map((l) => {
+      // ranks of one segment share one environment object: send it once
+      const base = l.baseEnv ?? l.env;
+      let i = envIndex.get(base);
+      if (i === undefined) {
+        i = envs.length;
+        envs.push(base);
+        envIndex.set(base, i);
+      }
+      return { rank: l.rank, file: l.file, args: l.args, cwd: l.cwd, env: i, extra: l.extraEnv ?? {}, stdin: l.stdin };
+    });
+    return new RemoteProxy({
+      index: spec.index,
+      host: spec.host,
+      launcher,
+      proxyArgv: argv,
+      env,
+      assign: { t: 'assign', host: spec.host, group: spec.group, appnums: spec.appnums, envs, launches, debug: req.verbose },
+      events: spec.events,
+      kvs: spec.kvs,
+      spawn: async () => ({ ok: false, error: 'spawn is not supported yet' }),
+      launchTimeoutMs: req.launchTimeoutSec * 1000,
+      gate,
+    });
+  };
+}
+
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'proxy') {
+    const { proxyMain } = await import('./proxy/main.js');
+    return proxyMain();
+  }
   const out = fdSink(1, () => currentJob?.stdoutClosed());
   const err = fdSink(2, () => undefined);
   try {

@@ -24,7 +24,7 @@ export const EXIT_TEXT: Readonly<Record<string, string>> = {
   USAGE: 'The command line, a host file or a config file is wrong; nothing was started.',
   NO_FINALIZE: 'A rank ended without calling PMI finalize after it had initialized PMI.',
   TIMEOUT: 'The -timeout (or MPIEXEC_TIMEOUT) limit was reached.',
-  LAUNCH_FAILED: 'A proxy or a rank could not be started (missing program, unreachable host, launcher failure).',
+  LAUNCH_FAILED: 'A proxy or a rank could not be started (missing program, unreachable host, launcher failure), or a proxy was lost mid-job (host down, proxy killed, connection cut).',
   OUTPUT_FAILED: 'Rank output could not be written (for example an output file on a full file system).',
   INTERNAL: 'An internal error: a bug in tsmpiexec, reported with its stack trace.',
 };

@@ -107,6 +107,18 @@ const TABLE = [
     man: 'Run CMD instead of the launcher\'s usual program (ssh or srun). CMD is split into words like a shell does: quotes are respected, nothing is expanded, so -launcher-exec \'ssh -p 2222\' works.',
   },
   {
+    name: 'launch-timeout', aliases: [], group: 'launch', scope: 'global', arity: 1, valueName: 'SECONDS', valueKind: 'int',
+    default: '60', origin: 'tsmpiexec', dashes: 2,
+    help: 'give up on a proxy that is not up after SECONDS',
+    man: 'Bound the launch: a proxy that has not answered SECONDS after its launcher (ssh) started is reported by host name, with the launcher\'s own last error line, and the whole job is torn down with the launch-failure status. Hydra waits forever here.',
+  },
+  {
+    name: 'proxy-cmd', aliases: [], group: 'launch', scope: 'global', arity: 1, valueName: 'CMD', valueKind: 'text',
+    origin: 'tsmpiexec', dashes: 2,
+    help: 'command that starts tsmpiexec on remote hosts',
+    man: 'The command run on a remote host to start the proxy, split into words like -launcher-exec; tsmpiexec adds the word proxy. By default it is this very node binary and tsmpiexec script, by absolute path (a shared file system, as for Hydra\'s proxy), e.g. --proxy-cmd \'/opt/node/bin/node /opt/tsmpiexec/bin/tsmpiexec.js\'.',
+  },
+  {
     name: 'timeout', aliases: [], group: 'launch', scope: 'global', arity: 1, valueName: 'SECONDS', valueKind: 'int',
     env: 'MPIEXEC_TIMEOUT', origin: 'tsmpiexec', dashes: 1,
     help: 'end the job after SECONDS',

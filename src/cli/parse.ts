@@ -60,6 +60,19 @@ function envPair(values: readonly string[], label: string): [string, string] {
 const LAUNCHERS = ['fork', 'ssh', 'slurm'] as const;
 const TRANSPORTS = ['fd', 'tcp', 'unix'] as const;
 
+/** A command with arguments, split like a shell would (quotes respected, nothing expanded). */
+function commandWords(v: string, label: string): string[] {
+  let words: string[];
+  try {
+    words = splitShellWords(v);
+  } catch (e) {
+    if (e instanceof ShellWordsError) throw badValue(`${label} '${v}': ${e.message}`, label, 'quote the command like a shell would');
+    throw e;
+  }
+  if (words.length === 0) throw badValue(`${label} needs a command, got '${v}'`, label, `e.g. ${label} 'ssh -p 2222'`);
+  return words;
+}
+
 /** The meaning of every option in the table. */
 const INTERPRET: { [K in OptionName]: Interpret } = {
   n: (t, [v = ''], label) => {
@@ -83,15 +96,13 @@ const INTERPRET: { [K in OptionName]: Interpret } = {
     t.job.launcher = parseChoice(v, label, LAUNCHERS, { rsh: 'ssh' });
   },
   'launcher-exec': (t, [v = ''], label) => {
-    let words: string[];
-    try {
-      words = splitShellWords(v);
-    } catch (e) {
-      if (e instanceof ShellWordsError) throw badValue(`${label} '${v}': ${e.message}`, label, 'quote the command like a shell would');
-      throw e;
-    }
-    if (words.length === 0) throw badValue(`${label} needs a command, got '${v}'`, label, `e.g. ${label} 'ssh -p 2222'`);
-    t.job.launcherExec = words;
+    t.job.launcherExec = commandWords(v, label);
+  },
+  'launch-timeout': (t, [v = ''], label) => {
+    t.job.launchTimeoutSec = parseWholeNumber(v, label, 1);
+  },
+  'proxy-cmd': (t, [v = ''], label) => {
+    t.job.proxyCmd = commandWords(v, label);
   },
   timeout: (t, [v = ''], label) => {
     t.job.timeoutSec = parseWholeNumber(v, label, 1);
@@ -200,6 +211,7 @@ function newJob(): JobRequest {
     json: false,
     verbose: false,
     graceSec: 5,
+    launchTimeoutSec: 60,
     pmiTransport: 'fd',
   };
 }

@@ -71,6 +71,10 @@ export interface JobRequest {
   dryRun: boolean;
   json: boolean;
   verbose: boolean;
+  /** Seconds a remote proxy may take to come up. */
+  launchTimeoutSec: number;
+  /** The command that starts tsmpiexec on a remote host (the word `proxy` is appended). */
+  proxyCmd?: string[];
   /** Seconds between SIGTERM and SIGKILL when ranks are terminated. */
   graceSec: number;
   /** PMI transport for ranks. */
@@ -113,7 +117,9 @@ export interface JobPlan {
 export type RankOutcome =
   | { kind: 'exited'; code: number }
   | { kind: 'signaled'; signal: string }
-  | { kind: 'not-started'; reason: string };
+  | { kind: 'not-started'; reason: string }
+  /** Its proxy vanished (host down, proxy killed, ssh cut): the rank's own fate is unknown. */
+  | { kind: 'lost'; reason: string };
 
 /** Why a job ended the way it did. The first cause recorded wins the exit code. */
 export type Cause =
@@ -123,6 +129,7 @@ export type Cause =
   | { kind: 'timeout'; seconds: number }
   | { kind: 'signal'; signal: string }
   | { kind: 'launch-failed'; host: string; message: string }
+  | { kind: 'proxy-lost'; host: string; message: string }
   /** Rank output could not be written (an output file on a full file system, ...). */
   | { kind: 'output-failed'; path: string; message: string };
 

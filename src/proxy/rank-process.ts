@@ -13,6 +13,9 @@ export interface RankLaunch {
   cwd: string;
   env: Record<string, string>;
   stdin: boolean;
+  /** The segment's shared environment and this rank's additions (env = both), for sending them compactly. */
+  baseEnv?: Record<string, string>;
+  extraEnv?: Record<string, string>;
 }
 
 export interface RankProcessEvents {

@@ -13,6 +13,8 @@ export function describeOutcome(o: RankOutcome): string {
     }
     case 'not-started':
       return `could not be started: ${o.reason}`;
+    case 'lost':
+      return `was lost: ${o.reason}`;
   }
 }
 

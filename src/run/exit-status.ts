@@ -11,7 +11,7 @@ export const EXIT = {
   NO_FINALIZE: 1,
   /** -timeout / MPIEXEC_TIMEOUT expired. */
   TIMEOUT: 124,
-  /** A proxy or rank could not be started (program missing, host unreachable, ...). */
+  /** A proxy or rank could not be started (program missing, host unreachable, ...), or a proxy was lost. */
   LAUNCH_FAILED: 125,
   /** Rank output could not be written (EX_IOERR). */
   OUTPUT_FAILED: 74,
@@ -42,6 +42,7 @@ export function statusOfCause(cause: Cause): number {
     case 'signal':
       return 128 + signalNumber(cause.signal);
     case 'launch-failed':
+    case 'proxy-lost':
       return EXIT.LAUNCH_FAILED;
     case 'output-failed':
       return EXIT.OUTPUT_FAILED;

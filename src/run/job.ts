@@ -7,6 +7,8 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Cause, JobOutcome, JobPlan, JobRequest, RankOutcome } from '../model/types.js';
 import { HostProxy, type PmiState } from '../proxy/host-proxy.js';
+import type { ProxyEvents, ProxyHandle } from './proxy-handle.js';
+import type { PmiGroupInfo } from '../pmi/types.js';
 import type { RankLaunch } from '../proxy/rank-process.js';
 import { KvsService } from '../pmi/kvs-service.js';
 import { OutputMux } from '../io/mux.js';
@@ -17,7 +19,32 @@ import { checkWorkdir, resolveProgram } from './resolve-program.js';
 import { describeOutcome } from '../report/summary.js';
 import { usageError } from '../util/errors.js';
 
+/** Everything needed to start one host's proxy, in-process or remote. */
+export interface ProxySpec {
+  index: number;
+  host: string;
+  group: PmiGroupInfo;
+  appnums: Record<number, number>;
+  launches: RankLaunch[];
+  kvs: KvsService;
+  events: ProxyEvents;
+}
+
+/** The in-process proxy (one host, or -launcher fork): no second Node start-up. */
+export function localProxy(spec: ProxySpec): ProxyHandle {
+  return new HostProxy({
+    host: spec.host,
+    group: spec.group,
+    appnum: (r) => spec.appnums[r] ?? 0,
+    launches: spec.launches,
+    upstream: spec.kvs.localUpstream(spec.index, async () => ({ ok: false, error: 'spawn is not supported yet' })),
+    events: spec.events,
+  });
+}
+
 export interface JobDeps {
+  /** Builds the proxy for one host; default: in-process. */
+  makeProxy?(spec: ProxySpec): ProxyHandle;
   env: Record<string, string | undefined>;
   cwd: string;
   stdout: Sink;
@@ -41,11 +68,11 @@ export class Job {
   private phase: Phase = 'new';
   private readonly causes: Cause[] = [];
   private readonly outcomes = new Map<number, RankOutcome>();
-  private readonly proxies: HostProxy[] = [];
+  private readonly proxies: ProxyHandle[] = [];
   private readonly proxyOfRank: number[] = [];
   private readonly mux: OutputMux;
   private readonly kvs = new KvsService();
-  private settled = 0;
+  private readonly settledRanks = new Set<number>();
   private openStreams = 0;
   private graceTimer: NodeJS.Timeout | undefined;
   private timeoutTimer: NodeJS.Timeout | undefined;
@@ -88,16 +115,17 @@ export class Job {
     for (const r of plan.ranks) {
       const proxy = plan.proxies[r.proxy];
       if (!proxy) continue;
-      const env = {
-        ...segEnv[r.segment],
-        ...pmiEnv({ rank: r.rank, size: plan.size, localRank: r.localRank, localSize: proxy.ranks.length, fd: 3 }),
-      };
+      const baseEnv = segEnv[r.segment] ?? {};
+      const extraEnv = pmiEnv({ rank: r.rank, size: plan.size, localRank: r.localRank, localSize: proxy.ranks.length, fd: 3 });
+      const env = { ...baseEnv, ...extraEnv };
       out[r.proxy]?.push({
         rank: r.rank,
         file: segFile[r.segment] ?? r.program,
         args: r.args,
         cwd: segCwd[r.segment] ?? deps.cwd,
         env,
+        baseEnv,
+        extraEnv,
         stdin: this.takesStdin(r.rank),
       });
       this.proxyOfRank[r.rank] = r.proxy;
@@ -127,7 +155,10 @@ export class Job {
     this.kvs.addGroup(plan.kvsname, plan.proxies.length);
     this.phase = 'running';
     plan.proxies.forEach((p, i) => {
-      const proxy = new HostProxy({
+      const appnums: Record<number, number> = {};
+      for (const r of p.ranks) appnums[r] = plan.ranks[r]?.appnum ?? 0;
+      const spec: ProxySpec = {
+        index: i,
         host: p.host,
         group: {
           kvsname: plan.kvsname,
@@ -137,9 +168,9 @@ export class Job {
           localCount: p.ranks.length,
           spawned: false,
         },
-        appnum: (r) => plan.ranks[r]?.appnum ?? 0,
+        appnums,
         launches: launches[i] ?? [],
-        upstream: this.kvs.localUpstream(i, async () => ({ ok: false, error: 'spawn is not supported yet' })),
+        kvs: this.kvs,
         events: {
           output: (rank, stream, data) => this.output(rank, stream, data),
           outputEnd: (rank, stream) => this.outputEnd(rank, stream),
@@ -150,9 +181,12 @@ export class Job {
           settled: (rank, outcome, pmi) => this.rankSettled(rank, outcome, pmi),
           aborted: (rank, code, message) => this.aborted(rank, code, message),
           pmiError: (rank, message) => this.notice(`PMI protocol error from rank ${rank ?? '?'}: ${message}`),
+          launchFailed: (message) => this.proxyFailed(i, 'launch', message),
+          lost: (message) => this.proxyFailed(i, 'lost', message),
+          notice: (line) => this.notice(line),
         },
-      });
-      this.proxies.push(proxy);
+      };
+      this.proxies.push((this.deps.makeProxy ?? localProxy)(spec));
     });
     for (const p of this.proxies) p.start();
     this.startStdin();
@@ -223,8 +257,32 @@ export class Job {
       this.notice(`rank ${rank} on ${host} exited without calling MPI_Finalize (PMI finalize): terminating the job`);
       this.terminate('SIGTERM');
     }
-    this.settled++;
-    if (this.settled === this.plan.size) void this.finish();
+    this.settledRanks.add(rank);
+    if (this.settledRanks.size === this.plan.size) void this.finish();
+  }
+
+  /** A proxy never came up, or vanished: its unsettled ranks end here, and so does the job. */
+  private proxyFailed(index: number, how: 'launch' | 'lost', message: string): void {
+    const p = this.plan.proxies[index];
+    if (!p) return;
+    if (this.phase === 'running') {
+      if (how === 'launch') {
+        this.addCause({ kind: 'launch-failed', host: p.host, message });
+        this.notice(`cannot start the proxy on ${p.host}: ${message}`);
+      } else {
+        this.addCause({ kind: 'proxy-lost', host: p.host, message });
+        this.notice(`lost the proxy on ${p.host}: ${message}`);
+      }
+      this.terminate('SIGTERM');
+    }
+    for (const r of p.ranks) {
+      if (this.settledRanks.has(r)) continue;
+      if (!this.outcomes.has(r)) {
+        this.outcomes.set(r, how === 'launch' ? { kind: 'not-started', reason: `proxy on ${p.host} did not start` } : { kind: 'lost', reason: `proxy on ${p.host} lost` });
+      }
+      this.settledRanks.add(r);
+    }
+    if (this.settledRanks.size === this.plan.size) void this.finish();
   }
 
   private aborted(rank: number | undefined, code: number, message: string): void {
@@ -309,6 +367,7 @@ export class Job {
       });
     }
     for (const p of this.proxies) p.destroyStreams();
+    await Promise.all(this.proxies.map((p) => p.close?.()));
     await this.mux.finish();
     this.phase = 'done';
     const ranks = this.plan.ranks.map((r) => ({

@@ -1,6 +1,6 @@
 // The engine under hostile or broken peers: garbage, over-long input, duplicates, vanishing ranks, failing
 // upstreams, plus fast-check properties (random bytes never throw; random valid PMI-1 sessions match a model)
-// and the 1024-rank performance budget.
+// and a 1024-rank job.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { KvsService } from '../../src/pmi/kvs-service.js';
@@ -330,15 +330,15 @@ describe('properties', () => {
   });
 });
 
-describe('performance', () => {
-  it('1024 ranks on one host: init + 2 barriers well under a second of engine time', async () => {
+// Speed is measured in bench/ (no timing asserts in tests); this checks that 1024 ranks complete correctly.
+describe('scale', () => {
+  it('1024 ranks on one host: init + 2 barriers + gets all answered correctly', async () => {
     const N = 1024;
     const service = new KvsService();
     service.addGroup('big', 1);
     const server = new PmiServer({ upstream: service.localUpstream(0, () => Promise.resolve({ ok: false, error: '' })), events: quiet() });
     server.addGroup({ kvsname: 'big', size: N, processMapping: `(vector,(0,1,${N}))`, universeSize: N, localCount: N, spawned: false });
     const peers = Array.from({ length: N }, (_, r) => new MemoryPmiPeer(server, r, { rank: r, kvsname: 'big', appnum: 0 }));
-    const t0 = performance.now();
     for (const p of peers) {
       p.write(INIT);
       p.write('cmd=get_maxes\ncmd=get_appnum\ncmd=get_my_kvsname\ncmd=get kvsname=big key=PMI_process_mapping\ncmd=barrier_in\n');
@@ -347,7 +347,6 @@ describe('performance', () => {
     for (let r = 0; r < N; r++) peers[r]!.write(`cmd=put kvsname=big key=-allgather-shm-1-${r} value=${'AB'.repeat(64)}\ncmd=barrier_in\n`);
     await settle();
     for (let r = 0; r < N; r++) peers[r]!.write(`cmd=get kvsname=big key=-allgather-shm-1-${(r + 1) % N}\n`);
-    const elapsed = performance.now() - t0;
     for (const p of peers) {
       const lines = p.takeLines();
       expect(lines).toHaveLength(9);
@@ -356,6 +355,5 @@ describe('performance', () => {
       expect(lines[8]).toBe(`cmd=get_result rc=0 value=${'AB'.repeat(64)}`);
     }
     expect(service.barriersCompleted('big')).toBe(2);
-    expect(elapsed).toBeLessThan(500);
   });
 });

@@ -1,0 +1,102 @@
+// Binary framing of the control channel (the ssh session's stdin/stdout, or srun's): each frame is
+// [u32 length of the rest][u8 kind][body]. Kind 1: a JSON message; kind 2: rank output
+// ([u32 rank][u8 stream][bytes]); kind 3: stdin for a rank ([u32 rank][bytes]). No base64, no per-line JSON.
+export const FRAME = { JSON: 1, OUTPUT: 2, STDIN: 3 } as const;
+/** A frame larger than this is a protocol error (a forged or corrupted stream), not an allocation. */
+export const MAX_FRAME = 64 * 1024 * 1024;
+
+export type Frame =
+  | { kind: 'json'; value: unknown }
+  | { kind: 'output'; rank: number; stream: 'stdout' | 'stderr'; data: Buffer }
+  | { kind: 'stdin'; rank: number; data: Buffer };
+
+export function encodeJson(value: unknown): Buffer {
+  const body = Buffer.from(JSON.stringify(value));
+  const f = Buffer.allocUnsafe(5 + body.length);
+  f.writeUInt32BE(body.length + 1, 0);
+  f.writeUInt8(FRAME.JSON, 4);
+  body.copy(f, 5);
+  return f;
+}
+
+/** Header for an output frame; send it followed by `data` (no copy of the payload). */
+export function outputHeader(rank: number, stream: 'stdout' | 'stderr', length: number): Buffer {
+  const h = Buffer.allocUnsafe(10);
+  h.writeUInt32BE(length + 6, 0);
+  h.writeUInt8(FRAME.OUTPUT, 4);
+  h.writeUInt32BE(rank, 5);
+  h.writeUInt8(stream === 'stdout' ? 1 : 2, 9);
+  return h;
+}
+
+export function stdinHeader(rank: number, length: number): Buffer {
+  const h = Buffer.allocUnsafe(9);
+  h.writeUInt32BE(length + 5, 0);
+  h.writeUInt8(FRAME.STDIN, 4);
+  h.writeUInt32BE(rank, 5);
+  return h;
+}
+
+export class FrameError extends Error {}
+
+/** Incremental decoder: push bytes, get whole frames. Throws FrameError on a malformed stream. */
+export class FrameDecoder {
+  private bufs: Buffer[] = [];
+  private len = 0;
+
+  push(chunk: Buffer): Frame[] {
+    this.bufs.push(chunk);
+    this.len += chunk.length;
+    const out: Frame[] = [];
+    for (;;) {
+      if (this.len < 4) break;
+      const head = this.peek(4);
+      const n = head.readUInt32BE(0);
+      if (n < 1 || n > MAX_FRAME) throw new FrameError(`bad frame length ${n}`);
+      if (this.len < 4 + n) break;
+      const whole = this.take(4 + n);
+      out.push(decodeBody(whole.subarray(4)));
+    }
+    return out;
+  }
+
+  private peek(n: number): Buffer {
+    if ((this.bufs[0]?.length ?? 0) >= n) return this.bufs[0] as Buffer;
+    const all = Buffer.concat(this.bufs, this.len);
+    this.bufs = [all];
+    return all;
+  }
+
+  private take(n: number): Buffer {
+    const first = this.peek(n);
+    const out = first.subarray(0, n);
+    const rest = first.subarray(n);
+    this.bufs[0] = rest;
+    if (rest.length === 0) this.bufs.shift();
+    this.len -= n;
+    return out;
+  }
+}
+
+function decodeBody(b: Buffer): Frame {
+  const kind = b.readUInt8(0);
+  if (kind === FRAME.JSON) {
+    try {
+      return { kind: 'json', value: JSON.parse(b.subarray(1).toString('utf8')) as unknown };
+    } catch {
+      throw new FrameError('bad JSON in control frame');
+    }
+  }
+  if (kind === FRAME.OUTPUT) {
+    if (b.length < 6) throw new FrameError('short output frame');
+    const s = b.readUInt8(5);
+    if (s !== 1 && s !== 2) throw new FrameError(`bad stream ${s}`);
+    // copy: the decoder's buffer is reused
+    return { kind: 'output', rank: b.readUInt32BE(1), stream: s === 1 ? 'stdout' : 'stderr', data: Buffer.from(b.subarray(6)) };
+  }
+  if (kind === FRAME.STDIN) {
+    if (b.length < 5) throw new FrameError('short stdin frame');
+    return { kind: 'stdin', rank: b.readUInt32BE(1), data: Buffer.from(b.subarray(5)) };
+  }
+  throw new FrameError(`unknown frame kind ${kind}`);
+}

@@ -1,0 +1,53 @@
+// The controller ↔ proxy conversation, as typed messages. Versioned: the proxy's first message is `hello`
+// with PROTOCOL_VERSION, and the controller refuses any other version. Rank output and stdin travel as
+// binary frames (see frame.ts), never inside these JSON messages.
+import type { RankOutcome } from '../model/types.js';
+import type { PmiGroupInfo, SpawnRequest, SpawnResult } from '../pmi/types.js';
+
+export const PROTOCOL_VERSION = 1;
+
+export interface WireLaunch {
+  rank: number;
+  file: string;
+  args: string[];
+  cwd: string;
+  /** index into Assign.envs */
+  env: number;
+  /** per-rank additions (PMI variables) */
+  extra: Record<string, string>;
+  stdin: boolean;
+}
+
+export type ToProxy =
+  | { t: 'assign'; host: string; group: PmiGroupInfo; appnums: Record<number, number>; envs: Array<Record<string, string>>; launches: WireLaunch[]; debug: boolean }
+  | { t: 'signal'; signal: NodeJS.Signals }
+  | { t: 'kill' }
+  | { t: 'stdin-end'; rank: number }
+  /** the controller wrote this many output bytes: the proxy may send more */
+  | { t: 'output-ack'; bytes: number }
+  | { t: 'reply'; id: number; ok: boolean; value?: unknown }
+  /** all ranks settled everywhere: clean up and exit */
+  | { t: 'shutdown' };
+
+export type FromProxy =
+  | { t: 'hello'; version: number; host: string; pid: number }
+  | { t: 'started'; rank: number; pid: number }
+  | { t: 'output-end'; rank: number; stream: 'stdout' | 'stderr' }
+  | { t: 'exited'; rank: number; outcome: RankOutcome }
+  | { t: 'settled'; rank: number; outcome: RankOutcome; pmi: 'none' | 'initialized' | 'finalized' }
+  | { t: 'aborted'; rank: number | undefined; code: number; message: string }
+  | { t: 'pmi-error'; rank: number | undefined; message: string }
+  /** the proxy consumed this many stdin bytes (written to ranks) */
+  | { t: 'stdin-ack'; bytes: number }
+  | { t: 'request'; id: number; req: UpstreamRequest }
+  | { t: 'notice'; message: string }
+  | { t: 'bye' };
+
+export type UpstreamRequest =
+  | { op: 'barrier'; kvsname: string; puts: Array<[string, string]> }
+  | { op: 'publish'; service: string; port: string }
+  | { op: 'unpublish'; service: string }
+  | { op: 'lookup'; service: string }
+  | { op: 'spawn'; req: SpawnRequest };
+
+export type UpstreamReply = Array<[string, string]> | boolean | string | undefined | SpawnResult;

@@ -1,0 +1,168 @@
+// `tsmpiexec proxy`: the per-host proxy process started over ssh (or srun). It talks to the controller over
+// its own stdin/stdout only (framed messages: no port anyone could connect to), runs a HostProxy for this
+// host's ranks, and kills them all when the channel closes (controller killed, ssh dropped): no orphans.
+import { Writable } from 'node:stream';
+import os from 'node:os';
+import { FrameDecoder, encodeJson, outputHeader, type Frame } from '../control/frame.js';
+import { PROTOCOL_VERSION, type FromProxy, type ToProxy, type UpstreamReply, type UpstreamRequest } from '../control/messages.js';
+import { HostProxy } from './host-proxy.js';
+import type { PmiUpstream } from '../pmi/types.js';
+import { fdSource } from '../io/stdin.js';
+import { fdSink } from '../io/sink.js';
+
+/** Unacknowledged output bytes in flight before the proxy pauses its ranks. */
+const OUTPUT_WINDOW = 8 << 20;
+
+export async function proxyMain(): Promise<number> {
+  const input = fdSource(0);
+  const out = fdSink(1, () => shutdown(1));
+  if (!input) return 1;
+  let proxy: HostProxy | undefined;
+  let unacked = 0;
+  let pausedForWindow = false;
+  let outBlocked = false;
+  const maybeResume = (): void => {
+    if (!outBlocked && !pausedForWindow) proxy?.resumeOutput();
+  };
+  let nextId = 1;
+  const pending = new Map<number, (r: { ok: boolean; value?: unknown }) => void>();
+  const decoder = new FrameDecoder();
+  let exiting = false;
+
+  const send = (m: FromProxy): boolean => out.write(encodeJson(m));
+  const log = (message: string): void => {
+    process.stderr.write(`tsmpiexec proxy on ${os.hostname()}: ${message}\n`);
+  };
+
+  function shutdown(code: number): void {
+    if (exiting) return;
+    exiting = true;
+    proxy?.killAll();
+    proxy?.destroyStreams();
+    void out.finish().then(() => process.exit(code));
+    setTimeout(() => process.exit(code), 2000).unref();
+  }
+
+  const request = (req: UpstreamRequest): Promise<UpstreamReply> =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, (r) => (r.ok ? resolve(r.value as UpstreamReply) : reject(new Error(String(r.value)))));
+      send({ t: 'request', id, req });
+    });
+
+  const upstream: PmiUpstream = {
+    barrier: async (kvsname, puts) => (await request({ op: 'barrier', kvsname, puts })) as Array<[string, string]>,
+    publish: async (service, port) => (await request({ op: 'publish', service, port })) as boolean,
+    unpublish: async (service) => (await request({ op: 'unpublish', service })) as boolean,
+    lookup: async (service) => (await request({ op: 'lookup', service })) as string | undefined,
+    spawn: async (req) => (await request({ op: 'spawn', req })) as Awaited<ReturnType<PmiUpstream['spawn']>>,
+  };
+
+  const stdinOf = new Map<number, Writable>();
+
+  function handle(m: ToProxy): void {
+    switch (m.t) {
+      case 'assign': {
+        proxy = new HostProxy({
+          host: m.host,
+          group: m.group,
+          appnum: (r) => m.appnums[r] ?? 0,
+          launches: m.launches.map((l) => ({
+            rank: l.rank,
+            file: l.file,
+            args: l.args,
+            cwd: l.cwd,
+            env: { ...m.envs[l.env], ...l.extra },
+            stdin: l.stdin,
+          })),
+          upstream,
+          debug: m.debug ? log : undefined,
+          events: {
+            output: (rank, stream, data) => {
+              out.write(outputHeader(rank, stream, data.length));
+              const ok = out.write(data);
+              unacked += data.length;
+              if (unacked > OUTPUT_WINDOW) pausedForWindow = true;
+              if (!ok && !outBlocked) {
+                outBlocked = true;
+                out.onDrain(() => {
+                  outBlocked = false;
+                  maybeResume();
+                });
+              }
+              return !outBlocked && !pausedForWindow;
+            },
+            outputEnd: (rank, stream) => send({ t: 'output-end', rank, stream }),
+            started: (rank, pid) => send({ t: 'started', rank, pid }),
+            exited: (rank, outcome) => send({ t: 'exited', rank, outcome }),
+            settled: (rank, outcome, pmi) => send({ t: 'settled', rank, outcome, pmi }),
+            aborted: (rank, code, message) => send({ t: 'aborted', rank, code, message }),
+            pmiError: (rank, message) => send({ t: 'pmi-error', rank, message }),
+          },
+        });
+        proxy.start();
+        for (const l of m.launches) {
+          const w = l.stdin ? proxy.stdinOf(l.rank) : undefined;
+          if (w) stdinOf.set(l.rank, w);
+        }
+        return;
+      }
+      case 'signal':
+        proxy?.signal(m.signal);
+        return;
+      case 'kill':
+        proxy?.killAll();
+        return;
+      case 'stdin-end':
+        stdinOf.get(m.rank)?.end();
+        return;
+      case 'output-ack':
+        unacked -= m.bytes;
+        if (pausedForWindow && unacked < OUTPUT_WINDOW / 2) {
+          pausedForWindow = false;
+          maybeResume();
+        }
+        return;
+      case 'reply':
+        pending.get(m.id)?.({ ok: m.ok, value: m.value });
+        pending.delete(m.id);
+        return;
+      case 'shutdown':
+        send({ t: 'bye' });
+        shutdown(0);
+        return;
+    }
+  }
+
+  function onFrame(f: Frame): void {
+    if (f.kind === 'json') {
+      handle(f.value as ToProxy);
+    } else if (f.kind === 'stdin') {
+      const w = stdinOf.get(f.rank);
+      const n = f.data.length;
+      if (!w || w.destroyed) {
+        send({ t: 'stdin-ack', bytes: n });
+        return;
+      }
+      w.write(f.data, () => send({ t: 'stdin-ack', bytes: n }));
+    }
+  }
+
+  for (const s of ['SIGTERM', 'SIGHUP', 'SIGINT', 'SIGPIPE'] as const) process.on(s, () => shutdown(1));
+  send({ t: 'hello', version: PROTOCOL_VERSION, host: os.hostname(), pid: process.pid });
+  input.on('data', (chunk: Buffer) => {
+    let frames: Frame[];
+    try {
+      frames = decoder.push(chunk);
+    } catch (e) {
+      log(`bad control channel data (${(e as Error).message}); killing my ranks`);
+      shutdown(1);
+      return;
+    }
+    for (const f of frames) onFrame(f);
+  });
+  // The channel closed: the controller is gone. Nothing of the job may outlive it.
+  input.on('end', () => shutdown(1));
+  input.on('error', () => shutdown(1));
+  return new Promise<number>(() => undefined);
+}

@@ -1,0 +1,24 @@
+// What the job state machine needs of a proxy, wherever it runs: an in-process HostProxy (this host) or a
+// RemoteProxy reached over a launcher's channel. Both report through ProxyEvents.
+import type { Writable } from 'node:stream';
+import type { HostProxyEvents } from '../proxy/host-proxy.js';
+
+export interface ProxyEvents extends HostProxyEvents {
+  /** The proxy never came up (unreachable host, refused key, missing node); its ranks never started. */
+  launchFailed(message: string): void;
+  /** The proxy went away mid-job (killed, host gone, connection cut); its unsettled ranks are lost. */
+  lost(message: string): void;
+  notice(line: string): void;
+}
+
+export interface ProxyHandle {
+  readonly host: string;
+  start(): void;
+  signal(sig: NodeJS.Signals): void;
+  killAll(): void;
+  resumeOutput(): void;
+  stdinOf(rank: number): Writable | undefined;
+  destroyStreams(): void;
+  /** After the last rank settled: tell the proxy to finish and wait for it to go (bounded). */
+  close?(): Promise<void>;
+}
