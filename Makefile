@@ -23,8 +23,11 @@ dist/main.js: deps $(shell find src -name '*.ts' 2>/dev/null) tsconfig.json
 
 build: dist/main.js
 
+# Regenerate the files derived from the option table (a unit test fails when they drift).
 man: build
 	$(NODE) dist/cli/gen-man.js > man/tsmpiexec.1
+	$(NODE) dist/cli/gen-completion.js bash > completions/tsmpiexec.bash
+	$(NODE) dist/cli/gen-completion.js zsh > completions/_tsmpiexec
 
 lint: build
 	npx tsc -p tsconfig.json --noEmit
