@@ -129,7 +129,10 @@ class JobIsolation implements Isolation {
         return { user: Math.max(reaped.user, sampled.user), sys: Math.max(reaped.sys, sampled.sys) };
       },
     };
-    return readUsage(ctx, this.plan.jobDirs);
+    const u = readUsage(ctx, this.plan.jobDirs);
+    // v1 memory.oom_control (and v2 with memory_localevents) count only OOMs in that very cgroup.
+    u.oomKilled ||= this.req.ranks.some((r) => this.usage(r).oomKilled);
+    return u;
   }
 
   private sampledCpu(rank: number | undefined): { user: number; sys: number } {
