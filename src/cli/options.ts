@@ -109,13 +109,13 @@ const TABLE = [
   {
     name: 'launch-timeout', aliases: [], group: 'launch', scope: 'global', arity: 1, valueName: 'SECONDS', valueKind: 'int',
     default: '60', origin: 'tsmpiexec', dashes: 2,
-    help: 'give up on a proxy that is not up after SECONDS',
+    help: 'give up on a silent proxy',
     man: 'Bound the launch: a proxy that has not answered SECONDS after its launcher (ssh) started is reported by host name, with the launcher\'s own last error line, and the whole job is torn down with the launch-failure status. Hydra waits forever here.',
   },
   {
     name: 'proxy-cmd', aliases: [], group: 'launch', scope: 'global', arity: 1, valueName: 'CMD', valueKind: 'text',
     origin: 'tsmpiexec', dashes: 2,
-    help: 'command that starts tsmpiexec on remote hosts',
+    help: 'command starting tsmpiexec on remote hosts',
     man: 'The command run on a remote host to start the proxy, split into words like -launcher-exec; tsmpiexec adds the word proxy. By default it is this very node binary and tsmpiexec script, by absolute path (a shared file system, as for Hydra\'s proxy), e.g. --proxy-cmd \'/opt/node/bin/node /opt/tsmpiexec/bin/tsmpiexec.js\'.',
   },
   {

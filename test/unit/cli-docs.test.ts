@@ -55,6 +55,8 @@ const SAMPLE: Record<string, string[]> = {
   'launcher-exec': ['ssh -x'],
   timeout: ['60'],
   grace: ['1'],
+  'launch-timeout': ['30'],
+  'proxy-cmd': ['node /opt/tsmpiexec/bin/tsmpiexec.js'],
   genv: ['A', '1'],
   genvlist: ['A,B'],
   genvall: [],

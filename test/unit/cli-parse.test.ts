@@ -36,6 +36,7 @@ function expected(segments: Segment[], more: Partial<JobRequest> = {}): JobReque
     json: false,
     verbose: false,
     graceSec: 5,
+    launchTimeoutSec: 60,
     pmiTransport: 'fd',
     ...more,
   };
