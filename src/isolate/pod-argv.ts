@@ -33,18 +33,18 @@ function bwrapArgv(bwrap: string, i: PodArgvInput): string[] {
 
 /**
  * Nested unshare (isolation.md §2.1): the outer user namespace maps us to root so we may mount, the inner
- * one maps back to the real uid and drops all capabilities. A small sh stays PID 1 (never the proxy: PID 1
- * ignores signals without handlers), forwards TERM/INT/HUP, and exits with the payload's status.
- * setpriv --pdeathsig KILL + --kill-child: when our parent dies, unshare dies, and so does the namespace.
+ * one maps back to the real uid and drops all capabilities. The sh stays PID 1 (never the proxy: PID 1
+ * ignores signals without handlers, and only sh reaps orphans here), running the payload in the foreground:
+ * a background job would get /dev/null as stdin, and the proxy's stdin may be its control channel.
+ * `exit $?` keeps dash from exec'ing the last command. setpriv --pdeathsig KILL + --kill-child: when our
+ * parent dies, unshare dies, and with it the namespace's PID 1 and everything in it.
  */
 function unshareArgv(setpriv: string, unshare: string, i: PodArgvInput): string[] {
   const size = i.tmpfsSize !== undefined ? `,size=${i.tmpfsSize}` : '';
   const script = [
     `mount -t tmpfs -o mode=0700${size} tsmpiexec-${i.jobId}-tmp /tmp && mount -t tmpfs -o mode=0700${size} tsmpiexec-${i.jobId}-shm /dev/shm || exit 125`,
-    `${POD_ENV}=${shQuote(i.jobId)} TMPDIR=/tmp ${shQuote(unshare)} --user --map-user=${i.uid} --map-group=${i.gid} -- "$@" &`,
-    'c=$!',
-    `trap 'kill -TERM $c 2>/dev/null' TERM INT HUP`,
-    'while :; do wait $c; s=$?; kill -0 $c 2>/dev/null || exit $s; done',
+    `${POD_ENV}=${shQuote(i.jobId)} TMPDIR=/tmp ${shQuote(unshare)} --user --map-user=${i.uid} --map-group=${i.gid} -- "$@"`,
+    'exit $?',
   ].join('\n');
   return [
     setpriv, '--pdeathsig', 'KILL',
