@@ -59,7 +59,7 @@ export function applyCgroups(deps: IsolationDeps, plan: IsolationPlan, mode: 'au
     }
     for (const dir of plan.mkdirs) {
       try {
-        deps.fs.mkdir(dir);
+        deps.fs.mkdir(dir, 0o700); // only the job user (and root) may look into the job's cgroups
         created.push(dir);
       } catch (e) {
         fail(`cannot create cgroup ${dir}`, e);

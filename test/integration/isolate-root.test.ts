@@ -62,9 +62,21 @@ describe.skipIf(!isRoot)('as root (this block needs root: real cgroups and mount
     expect(iso.cgroup).toBe('hybrid');
     expect(iso.tmp).toBe('private');
     expect(iso.notice).toBeUndefined();
-    expect(findCgroups(r.jobId).length).toBeGreaterThanOrEqual(4); // v2 + memory + pids + blkio
+    const dirs = findCgroups(r.jobId);
+    expect(dirs.length).toBeGreaterThanOrEqual(4); // v2 + memory + pids + blkio
+    for (const d of dirs) expect(fs.statSync(d).mode & 0o777).toBe(0o700);
     expect(findMounts(r.jobId).length).toBeGreaterThan(0);
+    // the holder of the private /tmp namespace is contained like a rank: in the job's cgroup
+    const holders = fs.readdirSync('/proc').filter((p) => {
+      try {
+        return /^\d+$/.test(p) && fs.readFileSync(`/proc/${p}/cgroup`, 'utf8').includes(`tsmpiexec-${r.jobId}-localhost/holder`);
+      } catch {
+        return false;
+      }
+    });
+    expect(holders).toHaveLength(1);
     await daemonIsKilled(iso, r.jobId);
+    expect(await waitGone(holders.map(Number), 1000)).toEqual([]); // killAll takes the holder too
     expect((await iso.cleanup()).leftovers).toEqual([]);
     expect(findCgroups(r.jobId)).toEqual([]);
     expect(await waitGone(findMounts(r.jobId), 2000)).toEqual([]);
