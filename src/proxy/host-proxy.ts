@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import type { RankOutcome } from '../model/types.js';
 import { PmiServer, type PmiGroupInfo, type PmiUpstream } from '../pmi/server.js';
 import { RankProcess, type RankLaunch } from './rank-process.js';
+import { GroupReaper } from './reaper.js';
 
 export type PmiState = 'none' | 'initialized' | 'finalized';
 
@@ -37,6 +38,7 @@ export class HostProxy {
   private readonly pmi: PmiServer;
   private readonly o: HostProxyOptions;
   private paused = false;
+  private reaper: GroupReaper | undefined;
 
   constructor(o: HostProxyOptions) {
     this.o = o;
@@ -58,6 +60,7 @@ export class HostProxy {
   /** Spawn every rank, in rank order. */
   start(): void {
     const { events: ev, group } = this.o;
+    this.reaper = new GroupReaper();
     for (const l of this.o.launches) {
       const rank = l.rank;
       const rp: RankProcess = new RankProcess(l, {
@@ -72,7 +75,10 @@ export class HostProxy {
       });
       this.ranks.set(rank, rp);
       const sock = rp.start();
-      if (rp.pid !== undefined) ev.started(rank, rp.pid);
+      if (rp.pid !== undefined) {
+        this.reaper.add(rp.pid);
+        ev.started(rank, rp.pid);
+      }
       if (sock) this.attachPmi(rank, sock);
     }
   }
@@ -125,6 +131,11 @@ export class HostProxy {
 
   destroyStreams(): void {
     for (const r of this.ranks.values()) r.destroyStreams();
+  }
+
+  /** The job is over here: every group was killed; dismiss the reaper. */
+  async close(): Promise<void> {
+    this.reaper?.close();
   }
 
   pidOf(rank: number): number | undefined {

@@ -39,6 +39,7 @@ export async function proxyMain(): Promise<number> {
     exiting = true;
     proxy?.killAll();
     proxy?.destroyStreams();
+    void proxy?.close();
     void out.finish().then(() => process.exit(code));
     setTimeout(() => process.exit(code), 2000).unref();
   }

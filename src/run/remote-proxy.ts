@@ -62,6 +62,8 @@ export class RemoteProxy implements ProxyHandle {
   private stdinWaiters: Array<() => void> = [];
   private readonly stdins = new Map<number, Writable>();
   private exitPromise: Promise<void> | undefined;
+  /** Work waiting for the proxy to be assigned its ranks (stdin that arrives before the proxy is up). */
+  private readyWaiters: Array<() => void> = [];
 
   constructor(private readonly o: RemoteProxyOptions) {
     this.host = o.host;
@@ -119,6 +121,7 @@ export class RemoteProxy implements ProxyHandle {
           clearTimeout(timer);
           release();
           this.send(this.o.assign);
+          this.flushReady();
           continue;
         }
         this.onFrame(f);
@@ -132,9 +135,16 @@ export class RemoteProxy implements ProxyHandle {
     });
   }
 
+  private flushReady(): void {
+    const ws = this.readyWaiters;
+    this.readyWaiters = [];
+    for (const w of ws) w();
+  }
+
   private fail(reason: string, lp: LaunchedProxy): void {
     if (this.ended) return;
     this.ended = true;
+    this.flushReady();
     const tail = lp.stderrTail();
     const detail = tail.length > 0 ? tail[tail.length - 1] : undefined;
     this.o.events.launchFailed(detail ? `${reason}: ${detail}` : reason);
@@ -143,6 +153,7 @@ export class RemoteProxy implements ProxyHandle {
   private lost(reason: string): void {
     if (this.ended) return;
     this.ended = true;
+    this.flushReady();
     this.o.events.lost(reason);
   }
 
@@ -247,17 +258,25 @@ export class RemoteProxy implements ProxyHandle {
     w = new Writable({
       highWaterMark: 1 << 20,
       write: (chunk: Buffer, _enc, cb) => {
-        const ch = this.lp?.child.stdin;
-        if (!ch || ch.destroyed || this.ended) return cb();
-        ch.write(stdinHeader(rank, chunk.length));
-        ch.write(chunk);
-        this.stdinInflight += chunk.length;
-        if (this.stdinInflight < STDIN_WINDOW) cb();
-        else this.stdinWaiters.push(() => cb());
+        const go = (): void => {
+          const ch = this.lp?.child.stdin;
+          if (!ch || ch.destroyed || this.ended) return cb();
+          ch.write(stdinHeader(rank, chunk.length));
+          ch.write(chunk);
+          this.stdinInflight += chunk.length;
+          if (this.stdinInflight < STDIN_WINDOW) cb();
+          else this.stdinWaiters.push(() => cb());
+        };
+        if (this.helloSeen || this.ended) go();
+        else this.readyWaiters.push(go);
       },
       final: (cb) => {
-        this.send({ t: 'stdin-end', rank });
-        cb();
+        const go = (): void => {
+          this.send({ t: 'stdin-end', rank });
+          cb();
+        };
+        if (this.helloSeen || this.ended) go();
+        else this.readyWaiters.push(go);
       },
     });
     this.stdins.set(rank, w);

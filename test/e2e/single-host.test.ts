@@ -139,6 +139,23 @@ describe('second interrupt', () => {
 });
 
 describe('nothing reachable, nothing left', () => {
+  it('ranks do not outlive a SIGKILLed tsmpiexec (the reaper kills their process groups)', async () => {
+    let ready = 0;
+    const r = await run(['-n', '3', 'sh', '-c', 'sleep 120 & echo up; wait'], {
+      timeoutMs: 20000,
+      onStdout: (chunk, child) => {
+        ready += (chunk.toString().match(/up/g) ?? []).length;
+        if (ready === 3) {
+          ready++;
+          child.kill('SIGKILL');
+        }
+      },
+    });
+    expect(r.signal).toBe('SIGKILL');
+    lastMarker = undefined;
+    expect(await leftovers(r.marker, 10_000)).toEqual([]);
+  });
+
   it('opens no listening socket and leaves no temporary file', async () => {
     const before = tmpEntries();
     let seen = '';

@@ -25,6 +25,8 @@ export interface RunOptions {
   cwd?: string;
   /** called once the process is spawned (for signal tests) */
   onSpawn?(child: ChildProcess): void;
+  /** argv prefix that runs tsmpiexec somewhere else (e.g. inside a test-bed host) */
+  wrap?: string[];
   /** called for every stdout chunk */
   onStdout?(chunk: Buffer, child: ChildProcess): void;
 }
@@ -35,7 +37,8 @@ export function runTsmpiexec(args: string[], opts: RunOptions = {}): Promise<Run
   const marker = randomUUID();
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const argv = [...(opts.wrap ?? []), process.execPath, BIN, ...args];
+    const child = spawn(argv[0] as string, argv.slice(1), {
       cwd: opts.cwd,
       env: { ...process.env, ...opts.env, TSMPI_TEST_RUN: marker },
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,0 +1,200 @@
+// End to end across hosts: a test bed of real sshd hosts in network namespaces (test/testbed), tsmpiexec
+// run on the login host h0, one proxy per host started over ssh, real MPICH programs. Every process of a
+// job carries the test's marker in its environment, so leftovers are found on every host (one PID space).
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FIX, killLive, leftovers, runTsmpiexec, type RunOptions, type RunResult } from '../helpers/run.js';
+import { bedUp, type Bed } from '../helpers/testbed.js';
+
+let bed: Bed;
+let lastMarker: string | undefined;
+const fx = (name: string): string => path.join(FIX, name);
+
+async function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const r = await runTsmpiexec(['-launcher-exec', bed.ssh, ...args], { wrap: bed.onLogin, timeoutMs: 60_000, ...opts });
+  lastMarker = r.marker;
+  return r;
+}
+
+beforeAll(() => {
+  if (!fs.existsSync(fx('hello'))) throw new Error(`MPI fixtures are missing in ${FIX}`);
+  bed = bedUp(4, 'tsme');
+});
+
+afterAll(() => {
+  bed?.down();
+});
+
+afterEach(async () => {
+  killLive();
+  if (lastMarker) {
+    const left = await leftovers(lastMarker, 10_000);
+    lastMarker = undefined;
+    expect(left, 'processes of the job left behind on some host').toEqual([]);
+  }
+});
+
+describe('jobs across hosts', () => {
+  it('runs MPI hello + allreduce across 4 hosts, ranks placed round-robin', async () => {
+    const r = await run(['-hosts', 'h1,h2,h3,h4', '-n', '8', fx('hello')]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    for (let i = 0; i < 8; i++) expect(r.stdout).toContain(`hello from rank ${i} of 8 on h${(i % 4) + 1} (allreduce sum 28, expected 28)`);
+  });
+
+  it('passes 1 MiB messages around a ring spanning hosts', async () => {
+    const r = await run(['-hosts', 'h1:2,h2:2', '-n', '4', fx('ring'), '2']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('ring: 4 ranks, 2 laps of 1048576 bytes, 0 bad');
+  });
+
+  it('gives every host the right local ranks and process mapping (host file forms)', async () => {
+    const hf = path.join(bed.dir, 'hosts.test');
+    fs.writeFileSync(hf, '# a host file in every form\nh1:2\n\nh2 slots=3   # Open MPI style\nh3\n');
+    const r = await run(['-f', hf, '-l', '-n', '7', 'sh', '-c', 'echo "$(hostname) $MPI_LOCALRANKID/$MPI_LOCALNRANKS"']);
+    expect(r.code).toBe(0);
+    const want = ['[0] h1 0/3', '[1] h1 1/3', '[2] h2 0/3', '[3] h2 1/3', '[4] h2 2/3', '[5] h3 0/1', '[6] h1 2/3'];
+    expect(r.stdout.trim().split('\n').sort()).toEqual(want.sort());
+    const dry = await run(['--dry-run', '-f', hf, '-n', '7', 'x']);
+    // nodes 0,0,1,1,1,2,0: MPICH's wrap-around makes the last triple implicit
+    expect(dry.stdout).toContain('PMI_process_mapping=(vector,(0,1,2),(1,1,3),(2,1,1))');
+  });
+
+  it('labels output, and fills %h in output patterns with the host', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mh-out-'));
+    try {
+      const r = await run(['-hosts', 'h2,h3', '-n', '2', '-outfile-pattern', `${dir}/%h.%r`, 'hostname']);
+      expect(r.code).toBe(0);
+      expect(fs.readFileSync(`${dir}/h2.0`, 'utf8')).toBe('h2\n');
+      expect(fs.readFileSync(`${dir}/h3.1`, 'utf8')).toBe('h3\n');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('sends stdin to rank 0 on a remote host with back-pressure', async () => {
+    const data = Buffer.alloc(20 * 1024 * 1024, 7);
+    for (let i = 0; i < data.length; i += 997) data[i] = i & 0xff;
+    const md5 = createHash('md5').update(data).digest('hex');
+    const r = await run(['-hosts', 'h3,h1', '-l', '-n', '2', 'md5sum'], { input: data });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`[0] ${md5}  -`);
+    expect(r.stdout).toContain('[1] d41d8cd98f00b204e9800998ecf8427e  -');
+  });
+
+  it('MPI_Abort on one host ends the ranks on all hosts', async () => {
+    const r = await run(['-hosts', 'h1,h2,h3', '-n', '6', fx('abort'), '9']);
+    expect(r.code).toBe(9);
+    expect(r.stderr).toMatch(/rank 1 on h2 called MPI_Abort with code 9/);
+  });
+
+  it('a failing rank on one host terminates the others and its code is the job\'s', async () => {
+    const r = await run(['-hosts', 'h1,h2', '-n', '4', '-genv', 'FAIL_RANK', '3', fx('exitcode'), '5', '60']);
+    expect(r.code).toBe(5);
+    expect(r.stderr).toMatch(/rank 3 on h2 exited with code 5/);
+  });
+
+  it('forwards SIGTERM to ranks on every host; their last words arrive', async () => {
+    let ready = 0;
+    let sent = false;
+    const r = await run(['-hosts', 'h1,h2,h3', '-n', '3', fx('sigrank')], {
+      onStdout: (chunk, child) => {
+        ready += (chunk.toString().match(/ready/g) ?? []).length;
+        if (ready === 3 && !sent) {
+          sent = true;
+          child.kill('SIGTERM');
+        }
+      },
+    });
+    expect(sent).toBe(true);
+    for (let i = 0; i < 3; i++) expect(r.stdout).toContain(`rank ${i} got signal 15`);
+    expect(r.code).toBe(143);
+  });
+});
+
+describe('launch failures are bounded and name the host', () => {
+  it('an unknown host: ssh\'s own error line, the launch-failure status, nothing left', async () => {
+    const r = await run(['-hosts', 'h1,nosuchhost', '-n', '2', 'sleep', '30']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/cannot start the proxy on nosuchhost: .*Could not resolve hostname nosuchhost/);
+  });
+
+  it('a host whose sshd is stopped', async () => {
+    bed.script('stop-sshd', 'h3');
+    try {
+      const r = await run(['-hosts', 'h1,h3', '-n', '2', 'sleep', '30']);
+      expect(r.code).toBe(125);
+      expect(r.stderr).toMatch(/cannot start the proxy on h3: .*Connection refused/);
+    } finally {
+      bed.script('start-sshd', 'h3');
+    }
+  });
+
+  it('a host without the proxy command (a missing tsmpiexec) is named', async () => {
+    const r = await run(['--proxy-cmd', '/nonexistent/node /nonexistent/tsmpiexec.js', '-hosts', 'h1,h2', '-n', '2', 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/cannot start the proxy on h[12]: .*(not found|No such file)/);
+  });
+});
+
+describe('faults mid-job', () => {
+  it('a proxy killed with SIGKILL ends the job within seconds, naming the host', async () => {
+    let killed = false;
+    const r = await run(['-hosts', 'h1,h2', '-l', '-n', '4', 'sh', '-c', 'echo "ppid $PPID"; sleep 60'], {
+      onStdout: (chunk) => {
+        const m = /\[1\] ppid (\d+)/.exec(chunk.toString());
+        if (m && !killed) {
+          killed = true;
+          process.kill(Number(m[1]), 'SIGKILL');
+        }
+      },
+    });
+    expect(killed).toBe(true);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/lost the proxy on h2/);
+    expect(r.ms).toBeLessThan(30_000);
+  });
+
+  it('the controller killed with SIGKILL: every rank on every host is gone within 10 s', async () => {
+    let ready = 0;
+    let marker = '';
+    const r = await run(['-hosts', 'h1,h2,h3', '-n', '6', 'sh', '-c', 'echo up; sleep 120'], {
+      onSpawn: () => undefined,
+      onStdout: (chunk, child) => {
+        ready += (chunk.toString().match(/up/g) ?? []).length;
+        if (ready === 6) {
+          ready++;
+          child.kill('SIGKILL');
+        }
+      },
+    });
+    marker = r.marker;
+    expect(r.signal).toBe('SIGKILL');
+    lastMarker = undefined;
+    const left = await leftovers(marker, 10_000);
+    expect(left, 'ranks that outlived a SIGKILLed controller').toEqual([]);
+  });
+});
+
+describe('the channel', () => {
+  it('starts proxies only over ssh: no TCP port is listening on any host while the job runs', async () => {
+    let seen = '';
+    const r = await run(['-hosts', 'h1,h2', '-n', '2', 'sh', '-c', 'echo up; sleep 2'], {
+      onStdout: () => {
+        if (seen) return;
+        seen = ['h0', 'h1', 'h2']
+          .map((h) => execFileSync('bash', [...bed.onLogin.slice(1, 3), h, '--dir', bed.dir, '--', 'ss', '-ltnH'], { encoding: 'utf8' }))
+          .join('')
+          .split('\n')
+          .filter((l) => l.trim() !== '' && !/:22\s/.test(l))
+          .join('\n') || 'none';
+      },
+    });
+    expect(r.code).toBe(0);
+    expect(seen).toBe('none');
+  });
+});
