@@ -190,7 +190,7 @@ fi
 rmdir "$m"
 echo $$ >"$dir/node/$h/holder.pid.new"
 mv "$dir/node/$h/holder.pid.new" "$dir/node/$h/holder.pid"
-exec -a "tsmpi-testbed-holder $h $dir" sleep infinity
+exec -a "tsmpi-testbed-holder $dir/node/$h" sleep infinity
 '
 
 start_holder() { # K
@@ -413,14 +413,18 @@ cmd_down() {
     wait_reaped
     log "down: reaped"
   fi
-  # processes from pid files whose netns was removed behind our back (checked by name and path)
-  if [[ -d $DIR/node ]]; then
-    for pid in $(cat "$DIR"/node/*/holder.pid "$DIR"/node/*/sshd.pid 2>/dev/null || true); do
-      [[ $pid =~ ^[0-9]+$ ]] || continue
-      if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$DIR/"; then
-        kill -KILL "$pid" 2>/dev/null || true
-      fi
-    done
+  # holders and sshds whose netns was removed behind our back: found by the run dir in their argv
+  local -a strays=()
+  local f
+  while IFS= read -r f; do
+    pid=${f#/proc/}
+    strays+=("${pid%/cmdline}")
+  done < <(grep -laF -- "$DIR/node/" /proc/[0-9]*/cmdline 2>/dev/null || true)
+  if ((${#strays[@]})); then
+    log "down: killing strays ${strays[*]}"
+    kill -KILL "${strays[@]}" 2>/dev/null || true
+    KILLED+=("${strays[@]}")
+    wait_reaped
   fi
   # `ip netns add` bind-mounts /run/netns on itself; drop that when no namespace is left in it
   if [[ -d /run/netns ]] && [[ -z $(ls -A /run/netns 2>/dev/null) ]]; then
