@@ -55,7 +55,7 @@ async function runJob(req: JobRequest, out: Sink, err: Sink): Promise<number> {
   }
   const makeProxy = launcher === 'fork' ? localProxy : remoteProxyFactory(req, names, env);
   if (req.verbose) {
-    err.write(Buffer.from(`tsmpiexec: ${plan.size} ranks on ${plan.proxies.length} host(s) [${plan.proxies.map((p) => `${p.host}:${p.ranks.length}`).join(' ')}], launcher ${launcher}, PMI over PMI_FD, mapping ${plan.processMapping || '(none)'}\n`));
+    err.write(Buffer.from(`tsmpiexec: ${plan.size} ranks on ${plan.proxies.length} host(s) [${plan.proxies.map((p) => `${p.host}:${p.ranks.length}`).join(' ')}], launcher ${launcher}, PMI over ${req.pmiTransport === 'fd' ? 'PMI_FD' : `PMI_PORT (${req.pmiTransport})`}, mapping ${plan.processMapping || '(none)'}\n`));
   }
   const job_: Job = new Job(req, plan, {
     makeProxy,
@@ -111,7 +111,7 @@ function remoteProxyFactory(req: JobRequest, names: Set<string>, env: NodeJS.Pro
       launcher,
       proxyArgv: argv,
       env,
-      assign: { t: 'assign', host: spec.host, group: spec.group, appnums: spec.appnums, envs, launches, debug: req.verbose },
+      assign: { t: 'assign', host: spec.host, group: spec.group, pmiTransport: spec.pmiTransport, appnums: spec.appnums, envs, launches, debug: req.verbose },
       events: spec.events,
       kvs: spec.kvs,
       spawn: async () => ({ ok: false, error: 'spawn is not supported yet' }),

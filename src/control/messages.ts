@@ -19,7 +19,7 @@ export interface WireLaunch {
 }
 
 export type ToProxy =
-  | { t: 'assign'; host: string; group: PmiGroupInfo; appnums: Record<number, number>; envs: Array<Record<string, string>>; launches: WireLaunch[]; debug: boolean }
+  | { t: 'assign'; host: string; group: PmiGroupInfo; pmiTransport: 'fd' | 'tcp' | 'unix'; appnums: Record<number, number>; envs: Array<Record<string, string>>; launches: WireLaunch[]; debug: boolean }
   | { t: 'signal'; signal: NodeJS.Signals }
   | { t: 'kill' }
   | { t: 'stdin-end'; rank: number }

@@ -24,6 +24,8 @@ export interface HostProxyEvents {
 export interface HostProxyOptions {
   host: string;
   group: PmiGroupInfo;
+  /** How ranks reach the PMI server: an inherited socketpair (PMI_FD, default) or PMI_PORT over TCP / UNIX. */
+  pmiTransport?: 'fd' | 'tcp' | 'unix';
   /** rank → appnum */
   appnum(rank: number): number;
   launches: RankLaunch[];

@@ -67,6 +67,7 @@ export async function proxyMain(): Promise<number> {
         proxy = new HostProxy({
           host: m.host,
           group: m.group,
+          pmiTransport: m.pmiTransport,
           appnum: (r) => m.appnums[r] ?? 0,
           launches: m.launches.map((l) => ({
             rank: l.rank,

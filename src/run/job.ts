@@ -25,6 +25,7 @@ export interface ProxySpec {
   host: string;
   group: PmiGroupInfo;
   appnums: Record<number, number>;
+  pmiTransport: 'fd' | 'tcp' | 'unix';
   launches: RankLaunch[];
   kvs: KvsService;
   events: ProxyEvents;
@@ -35,6 +36,7 @@ export function localProxy(spec: ProxySpec): ProxyHandle {
   return new HostProxy({
     host: spec.host,
     group: spec.group,
+    pmiTransport: spec.pmiTransport,
     appnum: (r) => spec.appnums[r] ?? 0,
     launches: spec.launches,
     upstream: spec.kvs.localUpstream(spec.index, async () => ({ ok: false, error: 'spawn is not supported yet' })),
@@ -169,6 +171,7 @@ export class Job {
           spawned: false,
         },
         appnums,
+        pmiTransport: this.req.pmiTransport,
         launches: launches[i] ?? [],
         kvs: this.kvs,
         events: {
