@@ -119,7 +119,8 @@ describe.skipIf(!isRoot)('as root (this block needs root: real cgroups and mount
     const dir = fs.mkdtempSync('/var/tmp/tsmpiexec-itio-'); // a real disk (the rank's /tmp is a tmpfs)
     try {
       const script = [
-        'timeout 1 sh -c "while :; do :; done"',
+        // a fixed amount of work (~1 s here), not a wall-clock deadline: other suites may load the machine
+        'sh -c \'i=0; while [ $i -lt 900000 ]; do i=$((i+1)); done\'',
         'head -c 64M /dev/zero | tail > /dev/null',
         `dd if=/dev/zero of=${dir}/f bs=1M count=4 oflag=direct 2>/dev/null`,
         'times',
@@ -130,13 +131,14 @@ describe.skipIf(!isRoot)('as root (this block needs root: real cgroups and mount
       const [, kids] = r.stdout.trim().split('\n');
       const secs = [...(kids ?? '').matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
       const ref = secs.reduce((a, b) => a + b, 0);
-      expect(ref).toBeGreaterThan(0.9);
+      expect(ref).toBeGreaterThan(0.5);
       const u = iso.usage(0);
       expect(Math.abs(u.cpuUserSec + u.cpuSysSec - ref) / ref).toBeLessThan(0.1);
       expect(u.memPeakBytes).toBeGreaterThanOrEqual(64 * MiB);
       expect(u.memPeakBytes! / (64 * MiB)).toBeLessThan(1.1);
       expect(u.ioWriteBytes).toBeGreaterThanOrEqual(4 * MiB);
-      expect(iso.hostUsage().cpuUserSec).toBeGreaterThanOrEqual(u.cpuUserSec);
+      // the job cgroup aggregates its ranks (v2 flushes per-cgroup stats lazily: allow 2%)
+      expect(iso.hostUsage().cpuUserSec).toBeGreaterThanOrEqual(u.cpuUserSec * 0.98);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -190,8 +192,13 @@ describe.skipIf(!isRoot)('as root (this block needs root: real cgroups and mount
     const r = req();
     const iso = await setup(r, { readMountinfo: () => mi });
     expect(iso.cgroup).toBe('v1');
+    // CPU time comes from the separate cpuacct hierarchy (tick-sampled: give it real work)
+    await runRank(iso, 0, ['sh', '-c', 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done']);
+    const u = iso.usage(0);
+    expect(u.cpuUserSec + u.cpuSysSec).toBeGreaterThan(0.1);
     await daemonIsKilled(iso, r.jobId);
-    expect(iso.usage(0).cpuSysSec).toBeGreaterThan(0); // from cpuacct
+    // killAll took the /tmp holder too: the job is over, nothing more may start in it
+    expect(() => iso.wrap(0, ['true'])).toThrow(/private \/tmp namespace .* is gone/);
   });
 
   it('v2 core only (v1 hidden): cgroup.kill contains the daemon; memory and pids are reported as unmeasured', async () => {
