@@ -146,7 +146,12 @@ class JobIsolation implements Isolation {
     this.cleaned = true;
     const leftovers: string[] = [];
     this.sampler?.stop();
-    const killedAll = await killJob(this.deps, this.plan, this.req.jobId);
+    let killedAll = false;
+    try {
+      killedAll = await killJob(this.deps, this.plan, this.req.jobId);
+    } catch (e) {
+      leftovers.push(`kill failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
     if (this.holder !== undefined) {
       await this.holder.stop();
       if (this.holder.alive()) leftovers.push(`process ${this.holder.pid} (the /tmp namespace holder)`);
