@@ -11,11 +11,8 @@ import { isLocalHost, localNames } from './hosts/local.js';
 import { place } from './placement/place.js';
 import { fdSink, fileSink, type Sink } from './io/sink.js';
 import { fdSource } from './io/stdin.js';
-import { Job, localProxy, type ProxySpec } from './run/job.js';
-import { Gate, RemoteProxy } from './run/remote-proxy.js';
-import { SshLauncher } from './launch/ssh.js';
-import type { ProxyHandle } from './run/proxy-handle.js';
-import { fileURLToPath } from 'node:url';
+import { Job, localProxy } from './run/job.js';
+import { remoteProxyFactory } from './run/proxies.js';
 import { failureSummary, placementJson, placementTable } from './report/summary.js';
 import type { JobRequest } from './model/types.js';
 
@@ -77,48 +74,6 @@ async function runJob(req: JobRequest, out: Sink, err: Sink): Promise<number> {
   } finally {
     for (const s of FORWARDED) process.off(s, onSignal);
   }
-}
-
-/** The command that starts this same tsmpiexec as a proxy on another host (shared file system). */
-function proxyArgv(req: JobRequest): string[] {
-  if (req.proxyCmd) return [...req.proxyCmd, 'proxy'];
-  return [process.execPath, fileURLToPath(new URL('../bin/tsmpiexec.js', import.meta.url)), 'proxy'];
-}
-
-/** In-process proxies for this host, ssh-launched ones for the others. */
-function remoteProxyFactory(req: JobRequest, names: Set<string>, env: NodeJS.ProcessEnv): (spec: ProxySpec) => ProxyHandle {
-  const launcher = new SshLauncher(req.launcherExec);
-  const gate = new Gate(8);
-  const argv = proxyArgv(req);
-  return (spec) => {
-    if (isLocalHost(spec.host, names)) return localProxy(spec);
-    const envs: Array<Record<string, string>> = [];
-    const envIndex = new Map<Record<string, string>, number>();
-    const launches = spec.launches.map((l) => {
-      // ranks of one segment share one environment object: send it once
-      const base = l.baseEnv ?? l.env;
-      let i = envIndex.get(base);
-      if (i === undefined) {
-        i = envs.length;
-        envs.push(base);
-        envIndex.set(base, i);
-      }
-      return { rank: l.rank, file: l.file, args: l.args, cwd: l.cwd, env: i, extra: l.extraEnv ?? {}, stdin: l.stdin };
-    });
-    return new RemoteProxy({
-      index: spec.index,
-      host: spec.host,
-      launcher,
-      proxyArgv: argv,
-      env,
-      assign: { t: 'assign', host: spec.host, group: spec.group, pmiTransport: spec.pmiTransport, appnums: spec.appnums, envs, launches, debug: req.verbose },
-      events: spec.events,
-      kvs: spec.kvs,
-      spawn: async () => ({ ok: false, error: 'spawn is not supported yet' }),
-      launchTimeoutMs: req.launchTimeoutSec * 1000,
-      gate,
-    });
-  };
 }
 
 export async function main(argv: string[]): Promise<number> {
