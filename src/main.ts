@@ -14,6 +14,7 @@ import { fdSource } from './io/stdin.js';
 import { Job, localProxy } from './run/job.js';
 import { remoteProxyFactory } from './run/proxies.js';
 import { failureSummary, placementJson, placementTable } from './report/summary.js';
+import { usageJson, usageTable } from './report/usage.js';
 import type { JobRequest } from './model/types.js';
 
 /** The running job, for the stdout-closed callback of the sink created before it. */
@@ -70,6 +71,14 @@ async function runJob(req: JobRequest, out: Sink, err: Sink): Promise<number> {
     const outcome = await job_.run();
     const lines = outcome.causes.length > 0 ? failureSummary(outcome) : [];
     for (const l of lines) err.write(Buffer.from(`tsmpiexec: ${l}\n`));
+    if (req.report) err.write(Buffer.from(usageTable(outcome)));
+    if (req.reportJson !== undefined) {
+      try {
+        fs.writeFileSync(req.reportJson, usageJson(outcome), { mode: 0o600 });
+      } catch (e) {
+        err.write(Buffer.from(`tsmpiexec: cannot write the usage report (${req.reportJson}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`));
+      }
+    }
     return exitStatus(outcome.causes);
   } finally {
     for (const s of FORWARDED) process.off(s, onSignal);

@@ -221,7 +221,37 @@ const TABLE = [
     help: 'same as --pmi-transport tcp',
     man: 'Hydra\'s spelling of --pmi-transport tcp.',
   },
+  // ── isolation and limits ──────────────────────────────────────────────────────────────────────
+  {
+    name: 'isolate', aliases: [], group: 'isolation', scope: 'global', arity: 1, valueName: 'MODE', valueKind: 'choice',
+    choices: ['auto', 'strict', 'off'], default: 'auto', origin: 'tsmpiexec', dashes: 2,
+    help: 'containment: auto|strict|off',
+    man: 'Contain each host\'s ranks: a cgroup per rank under one per job (everything left in it is killed atomically at the end, daemons included) and a private /tmp and /dev/shm per job and host. auto uses the best mechanism the host offers and says in one line what it fell back to, and why; strict fails the job before anything starts when cgroups or the private /tmp are unavailable; off uses neither (process groups only).',
+  },
+  {
+    name: 'mem-per-rank', aliases: [], group: 'isolation', scope: 'global', arity: 1, valueName: 'SIZE', valueKind: 'text',
+    origin: 'tsmpiexec', dashes: 2,
+    help: 'memory limit of each rank (e.g. 512M, 2G)',
+    man: 'Limit each rank (with its children) to SIZE bytes of memory; K, M, G and T are binary suffixes. A rank killed for exceeding it is reported as such ("rank 3 on h2 exceeded its 100 MiB memory limit"), from the cgroup\'s own OOM counters. Needs a memory cgroup.',
+  },
+  {
+    name: 'pids-per-rank', aliases: [], group: 'isolation', scope: 'global', arity: 1, valueName: 'N', valueKind: 'int',
+    origin: 'tsmpiexec', dashes: 2,
+    help: 'at most N processes/threads per rank',
+    man: 'Limit each rank (with its children and threads) to N tasks: a fork storm stops there. Needs a pids cgroup.',
+  },
   // ── reporting ─────────────────────────────────────────────────────────────────────────────────
+  {
+    name: 'report', aliases: [], group: 'reporting', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,
+    help: 'print CPU, memory and I/O per rank and host',
+    man: 'At the end, print on stderr a table of what each rank and each host used: CPU user and system seconds, peak memory, block I/O read and written, and peak task count, from the job\'s cgroups. A figure the host cannot measure is shown as "unavailable", never as 0.',
+  },
+  {
+    name: 'report-json', aliases: [], group: 'reporting', scope: 'global', arity: 1, valueName: 'FILE', valueKind: 'path',
+    origin: 'tsmpiexec', dashes: 2,
+    help: 'write the usage report as JSON to FILE',
+    man: 'Write the usage report to FILE as JSON: an object with "version" (1), "ranks" (one object per rank with rank, host, exit_code, signal, cpu_user_s, cpu_sys_s, mem_peak_bytes, io_read_bytes, io_write_bytes, pids_peak, oom_killed) and "hosts" (one object per host with host, cgroup, tmp, cpu_user_s, cpu_sys_s, mem_peak_bytes, io_read_bytes, io_write_bytes). Unmeasurable figures are null. The file is created mode 0600.',
+  },
   {
     name: 'dry-run', aliases: [], group: 'reporting', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,
     help: 'print the placement plan, start nothing',

@@ -17,6 +17,7 @@ import {
   parseNameList,
   parseStdinTarget,
   parseWholeNumber,
+  parseSize,
 } from './values.js';
 
 export type CliResult = { kind: 'run'; request: JobRequest } | { kind: 'help'; topic?: string } | { kind: 'version' };
@@ -59,6 +60,7 @@ function envPair(values: readonly string[], label: string): [string, string] {
 
 const LAUNCHERS = ['fork', 'ssh', 'slurm'] as const;
 const TRANSPORTS = ['fd', 'tcp', 'unix'] as const;
+const ISOLATE_MODES = ['auto', 'strict', 'off'] as const;
 
 /** A command with arguments, split like a shell would (quotes respected, nothing expanded). */
 function commandWords(v: string, label: string): string[] {
@@ -158,6 +160,21 @@ const INTERPRET: { [K in OptionName]: Interpret } = {
   'pmi-port': (t) => {
     t.job.pmiTransport = 'tcp';
   },
+  isolate: (t, [v = ''], label) => {
+    t.job.isolate = parseChoice(v, label, ISOLATE_MODES);
+  },
+  'mem-per-rank': (t, [v = ''], label) => {
+    t.job.memPerRankBytes = parseSize(v, label);
+  },
+  'pids-per-rank': (t, [v = ''], label) => {
+    t.job.pidsPerRank = parseWholeNumber(v, label, 1);
+  },
+  report: (t) => {
+    t.job.report = true;
+  },
+  'report-json': (t, [v = ''], label) => {
+    t.job.reportJson = nonEmpty(v, label, 'a file name');
+  },
   'dry-run': (t) => {
     t.job.dryRun = true;
   },
@@ -213,6 +230,8 @@ function newJob(): JobRequest {
     graceSec: 5,
     launchTimeoutSec: 60,
     pmiTransport: 'fd',
+    isolate: 'auto',
+    report: false,
   };
 }
 

@@ -24,6 +24,19 @@ export function parseWholeNumber(text: string, label: string, min: 0 | 1): numbe
   return n;
 }
 
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+
+/** A byte size: digits with an optional binary suffix K, M, G or T (also KiB, MB, ...), at least 1 MiB. */
+export function parseSize(text: string, label: string): number {
+  const hint = `write a whole number with an optional K, M, G or T suffix, e.g. ${label} 512M`;
+  const m = /^([0-9]{1,15})\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());
+  if (!m) throw badValue(`${label} needs a size, got '${text}'`, label, hint);
+  const n = Number(m[1]) * (SIZE_UNITS[(m[2] ?? '').toUpperCase()] ?? 1);
+  if (!Number.isSafeInteger(n)) throw badValue(`${label} value ${text} is too large`, label, hint);
+  if (n < 2 ** 20) throw badValue(`${label} value ${text} is below 1 MiB, too small for any MPI rank`, label, hint);
+  return n;
+}
+
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** An environment variable name as a shell would accept it. */

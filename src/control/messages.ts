@@ -1,7 +1,8 @@
 // The controller ↔ proxy conversation, as typed messages. Versioned: the proxy's first message is `hello`
 // with PROTOCOL_VERSION, and the controller refuses any other version. Rank output and stdin travel as
 // binary frames (see frame.ts), never inside these JSON messages.
-import type { RankOutcome } from '../model/types.js';
+import type { HostUsage, RankOutcome } from '../model/types.js';
+import type { ContainmentSpec } from '../run/job.js';
 import type { PmiGroupInfo, SpawnRequest, SpawnResult } from '../pmi/types.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -19,7 +20,7 @@ export interface WireLaunch {
 }
 
 export type ToProxy =
-  | { t: 'assign'; host: string; group: PmiGroupInfo; pmiTransport: 'fd' | 'tcp' | 'unix'; appnums: Record<number, number>; envs: Array<Record<string, string>>; launches: WireLaunch[]; debug: boolean }
+  | { t: 'assign'; host: string; jobId: string; containment: ContainmentSpec; group: PmiGroupInfo; pmiTransport: 'fd' | 'tcp' | 'unix'; appnums: Record<number, number>; envs: Array<Record<string, string>>; launches: WireLaunch[]; debug: boolean }
   | { t: 'signal'; signal: NodeJS.Signals }
   | { t: 'kill' }
   | { t: 'stdin-end'; rank: number }
@@ -41,6 +42,9 @@ export type FromProxy =
   | { t: 'stdin-ack'; bytes: number }
   | { t: 'request'; id: number; req: UpstreamRequest }
   | { t: 'notice'; message: string }
+  /** the proxy could not start its ranks (e.g. --isolate strict unsatisfiable) */
+  | { t: 'failed'; message: string }
+  | { t: 'usage'; usage: HostUsage }
   | { t: 'bye' };
 
 export type UpstreamRequest =

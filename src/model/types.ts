@@ -79,6 +79,14 @@ export interface JobRequest {
   graceSec: number;
   /** PMI transport for ranks. */
   pmiTransport: 'fd' | 'tcp' | 'unix';
+  /** Containment: cgroups + private /tmp (auto: best available, strict: required, off: neither). */
+  isolate: 'auto' | 'strict' | 'off';
+  memPerRankBytes?: number;
+  pidsPerRank?: number;
+  /** Print the usage table at the end (stderr). */
+  report: boolean;
+  /** Write the usage report as JSON to this file. */
+  reportJson?: string;
 }
 
 /** One rank, as placed. */
@@ -116,7 +124,7 @@ export interface JobPlan {
 /** How one rank ended. */
 export type RankOutcome =
   | { kind: 'exited'; code: number }
-  | { kind: 'signaled'; signal: string }
+  | { kind: 'signaled'; signal: string; /** killed by the OOM killer at its memory limit (bytes) */ oomLimitBytes?: number }
   | { kind: 'not-started'; reason: string }
   /** Its proxy vanished (host down, proxy killed, ssh cut): the rank's own fate is unknown. */
   | { kind: 'lost'; reason: string };
@@ -133,7 +141,29 @@ export type Cause =
   /** Rank output could not be written (an output file on a full file system, ...). */
   | { kind: 'output-failed'; path: string; message: string };
 
+/** What a rank or a host used; null = this host cannot measure it (never a fake 0). */
+export interface UsageFigures {
+  cpuUserSec: number;
+  cpuSysSec: number;
+  memPeakBytes: number | null;
+  ioReadBytes: number | null;
+  ioWriteBytes: number | null;
+  pidsPeak: number | null;
+  oomKilled: boolean;
+}
+
+/** One host's accounting, and how it was contained. */
+export interface HostUsage {
+  host: string;
+  cgroup: 'v2' | 'v1' | 'hybrid' | 'none';
+  tmp: 'private' | 'tmpdir' | 'none';
+  total: UsageFigures;
+  ranks: Record<number, UsageFigures>;
+}
+
 export interface JobOutcome {
   causes: Cause[];
   ranks: Array<{ rank: number; host: string; outcome: RankOutcome }>;
+  /** Per host, when isolation could account for it. */
+  usage: HostUsage[];
 }

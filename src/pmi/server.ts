@@ -171,6 +171,15 @@ export class PmiServer {
     this.drop(conn);
   }
 
+  /**
+   * Whether a live connection knows which rank it is: from attach (PMI_FD) or from its initack / fullinit
+   * (PMI_PORT). A listening transport uses this to end its handshake deadline.
+   */
+  identity(connId: number): PmiRankInfo | undefined {
+    const conn = this.conns.get(connId);
+    return conn !== undefined && !conn.closed ? conn.rank?.info : undefined;
+  }
+
   /** Whether the rank completed PMI finalize (used by the exit policy) and whether it ever did init. */
   state(rank: number, kvsname: string): PmiRankState {
     return this.groups.get(kvsname)?.ranks.get(rank)?.state ?? 'none';
@@ -216,7 +225,8 @@ export class PmiServer {
     if (conn.closed) return;
     this.debug?.(`pmi[${conn.id}] protocol error: ${message}`);
     this.drop(conn);
-    this.emit(() => this.events.protocolError(conn.id, message));
+    const info = conn.rank?.info;
+    this.emit(() => this.events.protocolError(conn.id, message, info));
     try {
       conn.io.close();
     } catch {
@@ -452,16 +462,17 @@ export class PmiServer {
 
   private v1Init(conn: Conn, f: Map<string, string>): void {
     const rec = conn.rank;
-    if (!rec) return this.fail(conn, 'init from a connection with no rank identity (no PMI_FD attach, no initack)');
     const version = toInt(f.get('pmi_version'));
     if (version === 2) {
-      // A PMI-2 client's first message is this v1 line; fullinit follows and completes init.
+      // A PMI-2 client's first message is this v1 line; fullinit follows and completes init. Over PMI_PORT the
+      // connection learns its rank only from that fullinit (PMI-2 has no initack step, pmi-wire.md §3.3).
       return this.reply1(conn, 'response_to_init', [
         ['rc', 0],
         ['pmi_version', 2],
         ['pmi_subversion', 0],
       ]);
     }
+    if (!rec) return this.fail(conn, 'PMI-1 init from a connection with no rank identity (no PMI_FD attach, no initack)');
     if (version !== 1) {
       return this.reply1(conn, 'response_to_init', [
         ['rc', -1],
@@ -675,11 +686,13 @@ export class PmiServer {
 
   private v2Fullinit(conn: Conn, msg: V2Message, reply: (pairs: Array<[string, string | number]>) => void): void {
     if (!conn.rank) {
-      const id = toInt(msg.fields.get('pmirank'));
+      // MPICH sends pmirank= (PMI_ID, else PMI_RANK); Slurm's libpmi2 sends srcid= when PMI_ID is set, else pmirank=.
+      const idText = msg.fields.get('pmirank') ?? msg.fields.get('srcid');
+      const id = toInt(idText);
       const info = id !== undefined && id >= 0 && this.idResolver ? this.idResolver(id) : undefined;
       if (!info) {
         reply([['rc', 1], ['errmsg', 'cannot tell which rank this connection is']]);
-        return this.fail(conn, `fullinit with unknown pmirank ${JSON.stringify(msg.fields.get('pmirank') ?? '')}`);
+        return this.fail(conn, `fullinit with unknown PMI id ${JSON.stringify(idText ?? '')}`);
       }
       const err = this.bind(conn, info);
       if (err !== undefined) return this.fail(conn, err);

@@ -44,8 +44,8 @@ export interface PmiServerEvents {
   initialized(rank: PmiRankInfo): void;
   finalized(rank: PmiRankInfo): void;
   aborted(rank: PmiRankInfo | undefined, code: number, message: string): void;
-  /** the engine then closes that connection */
-  protocolError(connId: number, message: string): void;
+  /** The engine then closes that connection. `rank`: who it was, if the connection had identified itself. */
+  protocolError(connId: number, message: string, rank?: PmiRankInfo): void;
 }
 
 /** What the engine needs of a connection: write a whole reply, or hang up. */

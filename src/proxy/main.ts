@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import os from 'node:os';
 import { FrameDecoder, encodeJson, outputHeader, type Frame } from '../control/frame.js';
 import { PROTOCOL_VERSION, type FromProxy, type ToProxy, type UpstreamReply, type UpstreamRequest } from '../control/messages.js';
-import { HostProxy } from './host-proxy.js';
+import { IsolatedProxy } from './isolated.js';
 import type { PmiUpstream } from '../pmi/types.js';
 import { fdSource } from '../io/stdin.js';
 import { fdSink } from '../io/sink.js';
@@ -17,7 +17,7 @@ export async function proxyMain(): Promise<number> {
   const input = fdSource(0);
   const out = fdSink(1, () => shutdown(1));
   if (!input) return 1;
-  let proxy: HostProxy | undefined;
+  let proxy: IsolatedProxy | undefined;
   let unacked = 0;
   let pausedForWindow = false;
   let outBlocked = false;
@@ -39,9 +39,11 @@ export async function proxyMain(): Promise<number> {
     exiting = true;
     proxy?.killAll();
     proxy?.destroyStreams();
-    void proxy?.close();
-    void out.finish().then(() => process.exit(code));
-    setTimeout(() => process.exit(code), 2000).unref();
+    // Bounded: the cgroup kill and cleanup get a moment, the exit is never held hostage.
+    void Promise.race([proxy?.close(), new Promise((r) => setTimeout(r, 1500))])
+      .then(() => out.finish())
+      .then(() => process.exit(code));
+    setTimeout(() => process.exit(code), 3000).unref();
   }
 
   const request = (req: UpstreamRequest): Promise<UpstreamReply> =>
@@ -60,11 +62,14 @@ export async function proxyMain(): Promise<number> {
   };
 
   const stdinOf = new Map<number, Writable>();
+  /** stdin frames that arrive while the ranks are still being set up */
+  let earlyStdin: Frame[] = [];
+  let ready = false;
 
   function handle(m: ToProxy): void {
     switch (m.t) {
       case 'assign': {
-        proxy = new HostProxy({
+        proxy = new IsolatedProxy({
           host: m.host,
           group: m.group,
           pmiTransport: m.pmiTransport,
@@ -101,12 +106,24 @@ export async function proxyMain(): Promise<number> {
             aborted: (rank, code, message) => send({ t: 'aborted', rank, code, message }),
             pmiError: (rank, message) => send({ t: 'pmi-error', rank, message }),
           },
+        }, {
+          ...m.containment,
+          jobId: m.jobId,
+          notice: (message) => send({ t: 'notice', message }),
+          failed: (message) => send({ t: 'failed', message }),
         });
-        proxy.start();
-        for (const l of m.launches) {
-          const w = l.stdin ? proxy.stdinOf(l.rank) : undefined;
-          if (w) stdinOf.set(l.rank, w);
-        }
+        const p = proxy;
+        p.start();
+        void p.ready().then(() => {
+          ready = true;
+          for (const l of m.launches) {
+            const w = l.stdin ? p.stdinOf(l.rank) : undefined;
+            if (w) stdinOf.set(l.rank, w);
+          }
+          const queued = earlyStdin;
+          earlyStdin = [];
+          for (const f of queued) onFrame(f);
+        });
         return;
       }
       case 'signal':
@@ -116,7 +133,8 @@ export async function proxyMain(): Promise<number> {
         proxy?.killAll();
         return;
       case 'stdin-end':
-        stdinOf.get(m.rank)?.end();
+        if (proxy && !ready) earlyStdin.push({ kind: 'json', value: m });
+        else stdinOf.get(m.rank)?.end();
         return;
       case 'output-ack':
         unacked -= m.bytes;
@@ -129,10 +147,17 @@ export async function proxyMain(): Promise<number> {
         pending.get(m.id)?.({ ok: m.ok, value: m.value });
         pending.delete(m.id);
         return;
-      case 'shutdown':
-        send({ t: 'bye' });
-        shutdown(0);
+      case 'shutdown': {
+        const p = proxy;
+        void (async () => {
+          await p?.close();
+          const usage = p?.usage();
+          if (usage) send({ t: 'usage', usage });
+          send({ t: 'bye' });
+          shutdown(0);
+        })();
         return;
+      }
     }
   }
 
@@ -140,6 +165,10 @@ export async function proxyMain(): Promise<number> {
     if (f.kind === 'json') {
       handle(f.value as ToProxy);
     } else if (f.kind === 'stdin') {
+      if (proxy && !ready) {
+        earlyStdin.push(f);
+        return;
+      }
       const w = stdinOf.get(f.rank);
       const n = f.data.length;
       if (!w || w.destroyed) {

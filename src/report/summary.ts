@@ -8,6 +8,7 @@ export function describeOutcome(o: RankOutcome): string {
     case 'exited':
       return `exited with code ${o.code}`;
     case 'signaled': {
+      if (o.oomLimitBytes !== undefined) return `exceeded its ${formatBytes(o.oomLimitBytes)} memory limit (killed by ${o.signal})`;
       const n = signalNumber(o.signal);
       return `was killed by ${o.signal}${n ? ` (signal ${n})` : ''}`;
     }
@@ -16,6 +17,19 @@ export function describeOutcome(o: RankOutcome): string {
     case 'lost':
       return `was lost: ${o.reason}`;
   }
+}
+
+/** 100 MiB, 1.5 GiB, 512 B: binary units, at most one decimal. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  const text = u === 0 || Number.isInteger(v) ? String(Math.round(v)) : v.toFixed(1);
+  return `${text} ${units[u]}`;
 }
 
 /** "0-3,5,7-8" for a sorted list of ranks. */

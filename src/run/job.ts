@@ -5,8 +5,9 @@
 // the same events.
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Cause, JobOutcome, JobPlan, JobRequest, RankOutcome } from '../model/types.js';
-import { HostProxy, type PmiState } from '../proxy/host-proxy.js';
+import type { Cause, HostUsage, JobOutcome, JobPlan, JobRequest, RankOutcome } from '../model/types.js';
+import type { PmiState } from '../proxy/host-proxy.js';
+import { IsolatedProxy, inBatchJob } from '../proxy/isolated.js';
 import type { ProxyEvents, ProxyHandle } from './proxy-handle.js';
 import type { PmiGroupInfo } from '../pmi/types.js';
 import type { RankLaunch } from '../proxy/rank-process.js';
@@ -19,8 +20,19 @@ import { checkWorkdir, resolveProgram } from './resolve-program.js';
 import { describeOutcome } from '../report/summary.js';
 import { usageError } from '../util/errors.js';
 
+/** Containment settings shared by every host (src/isolate). */
+export interface ContainmentSpec {
+  mode: 'auto' | 'strict' | 'off';
+  memPerRankBytes?: number;
+  pidsPerRank?: number;
+  inBatch: boolean;
+}
+
 /** Everything needed to start one host's proxy, in-process or remote. */
 export interface ProxySpec {
+  /** Unique per job and host: names its cgroups and private /tmp. */
+  jobId: string;
+  containment: ContainmentSpec;
   index: number;
   host: string;
   group: PmiGroupInfo;
@@ -33,15 +45,18 @@ export interface ProxySpec {
 
 /** The in-process proxy (one host, or -launcher fork): no second Node start-up. */
 export function localProxy(spec: ProxySpec): ProxyHandle {
-  return new HostProxy({
-    host: spec.host,
-    group: spec.group,
-    pmiTransport: spec.pmiTransport,
-    appnum: (r) => spec.appnums[r] ?? 0,
-    launches: spec.launches,
-    upstream: spec.kvs.localUpstream(spec.index, async () => ({ ok: false, error: 'spawn is not supported yet' })),
-    events: spec.events,
-  });
+  return new IsolatedProxy(
+    {
+      host: spec.host,
+      group: spec.group,
+      pmiTransport: spec.pmiTransport,
+      appnum: (r) => spec.appnums[r] ?? 0,
+      launches: spec.launches,
+      upstream: spec.kvs.localUpstream(spec.index, async () => ({ ok: false, error: 'spawn is not supported yet' })),
+      events: spec.events,
+    },
+    { ...spec.containment, jobId: spec.jobId, notice: (l) => spec.events.notice(l), failed: (m) => spec.events.launchFailed(m) },
+  );
 }
 
 export interface JobDeps {
@@ -160,6 +175,13 @@ export class Job {
       const appnums: Record<number, number> = {};
       for (const r of p.ranks) appnums[r] = plan.ranks[r]?.appnum ?? 0;
       const spec: ProxySpec = {
+        jobId: plan.kvsname.replace(/[^A-Za-z0-9_-]/g, '_'),
+        containment: {
+          mode: this.req.isolate,
+          memPerRankBytes: this.req.memPerRankBytes,
+          pidsPerRank: this.req.pidsPerRank,
+          inBatch: inBatchJob(this.deps.env),
+        },
         index: i,
         host: p.host,
         group: {
@@ -192,7 +214,7 @@ export class Job {
       this.proxies.push((this.deps.makeProxy ?? localProxy)(spec));
     });
     for (const p of this.proxies) p.start();
-    this.startStdin();
+    void Promise.all(this.proxies.map((p) => p.ready?.())).then(() => this.startStdin());
     if (this.req.timeoutSec !== undefined) {
       const secs = this.req.timeoutSec;
       this.timeoutTimer = setTimeout(() => {
@@ -378,7 +400,8 @@ export class Job {
       host: r.host,
       outcome: this.outcomes.get(r.rank) ?? ({ kind: 'not-started', reason: 'never started' } as RankOutcome),
     }));
-    this.resolveDone({ causes: this.causes, ranks });
+    const usage = this.proxies.map((p) => p.usage?.()).filter((u): u is HostUsage => u !== undefined);
+    this.resolveDone({ causes: this.causes, ranks, usage });
   }
 
   /** Whether tsmpiexec had to SIGKILL (for the summary). */

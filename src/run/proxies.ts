@@ -39,7 +39,7 @@ export function remoteProxyFactory(req: JobRequest, names: Set<string>, env: Nod
       launcher,
       proxyArgv: argv,
       env,
-      assign: { t: 'assign', host: spec.host, group: spec.group, pmiTransport: spec.pmiTransport, appnums: spec.appnums, envs, launches, debug: req.verbose },
+      assign: { t: 'assign', host: spec.host, jobId: spec.jobId, containment: spec.containment, group: spec.group, pmiTransport: spec.pmiTransport, appnums: spec.appnums, envs, launches, debug: req.verbose },
       events: spec.events,
       kvs: spec.kvs,
       spawn: async () => ({ ok: false, error: 'spawn is not supported yet' }),

@@ -2,6 +2,7 @@
 // RemoteProxy reached over a launcher's channel. Both report through ProxyEvents.
 import type { Writable } from 'node:stream';
 import type { HostProxyEvents } from '../proxy/host-proxy.js';
+import type { HostUsage } from '../model/types.js';
 
 export interface ProxyEvents extends HostProxyEvents {
   /** The proxy never came up (unreachable host, refused key, missing node); its ranks never started. */
@@ -21,4 +22,8 @@ export interface ProxyHandle {
   destroyStreams(): void;
   /** After the last rank settled: tell the proxy to finish and wait for it to go (bounded). */
   close?(): Promise<void>;
+  /** Resolves when its ranks were started (stdinOf answers from then on). */
+  ready?(): Promise<void>;
+  /** After close(): what the host's ranks used, when its isolation could account for it. */
+  usage?(): HostUsage | undefined;
 }

@@ -10,6 +10,7 @@ import type { Launcher, LaunchedProxy } from '../launch/launcher.js';
 import type { KvsService } from '../pmi/kvs-service.js';
 import type { SpawnRequest, SpawnResult } from '../pmi/types.js';
 import type { ProxyEvents, ProxyHandle } from './proxy-handle.js';
+import type { HostUsage } from '../model/types.js';
 
 const STDIN_WINDOW = 4 << 20;
 
@@ -62,6 +63,7 @@ export class RemoteProxy implements ProxyHandle {
   private stdinWaiters: Array<() => void> = [];
   private readonly stdins = new Map<number, Writable>();
   private exitPromise: Promise<void> | undefined;
+  private usageResult: HostUsage | undefined;
   /** Work waiting for the proxy to be assigned its ranks (stdin that arrives before the proxy is up). */
   private readyWaiters: Array<() => void> = [];
 
@@ -203,6 +205,15 @@ export class RemoteProxy implements ProxyHandle {
       case 'notice':
         ev.notice(`${this.host}: ${m.message}`);
         return;
+      case 'failed':
+        if (!this.ended) {
+          this.ended = true;
+          ev.launchFailed(m.message);
+        }
+        return;
+      case 'usage':
+        this.usageResult = m.usage;
+        return;
       case 'hello':
       case 'bye':
         return;
@@ -285,6 +296,10 @@ export class RemoteProxy implements ProxyHandle {
 
   destroyStreams(): void {
     for (const w of this.stdins.values()) w.destroy();
+  }
+
+  usage(): HostUsage | undefined {
+    return this.usageResult;
   }
 
   /** The job is over: ask the proxy to clean up and exit, then make sure the launcher is gone. */

@@ -38,6 +38,8 @@ function expected(segments: Segment[], more: Partial<JobRequest> = {}): JobReque
     graceSec: 5,
     launchTimeoutSec: 60,
     pmiTransport: 'fd',
+    isolate: 'auto',
+    report: false,
     ...more,
   };
 }

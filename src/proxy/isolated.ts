@@ -1,0 +1,149 @@
+// A HostProxy inside the job's containment (src/isolate): each rank is started through the isolation's
+// pre-exec wrapper (it joins its cgroup and the job's private /tmp before exec), OOM kills are recognised from
+// the cgroup's own counters, and at the end everything left in the job's cgroups is killed atomically, the
+// usage read and the cgroups and private /tmp removed. Setting up is asynchronous, so start() defers the real
+// start and replays signals that arrive meanwhile.
+import type { HostUsage, RankOutcome } from '../model/types.js';
+import { setupIsolation, type Isolation, type IsolationMode } from '../isolate/index.js';
+import { HostProxy, type HostProxyOptions } from './host-proxy.js';
+import { isTsmpiError } from '../util/errors.js';
+
+export interface ContainmentOptions {
+  mode: IsolationMode;
+  jobId: string;
+  memPerRankBytes?: number;
+  pidsPerRank?: number;
+  inBatch: boolean;
+  /** One line for the user (fallback notices, cleanup leftovers). */
+  notice(line: string): void;
+  /** Strict mode could not be satisfied, or setup failed: the proxy did not start. */
+  failed(message: string): void;
+}
+
+/** Batch systems whose process tracking we must stay inside. */
+export function inBatchJob(env: Record<string, string | undefined>): boolean {
+  return ['SLURM_JOB_ID', 'PBS_JOBID', 'LSB_JOBID', 'JOB_ID', '_CONDOR_SCRATCH_DIR', 'FLUX_JOB_ID'].some((k) => env[k] !== undefined);
+}
+
+export class IsolatedProxy {
+  readonly host: string;
+  private inner: HostProxy | undefined;
+  private iso: Isolation | undefined;
+  private pendingSignals: NodeJS.Signals[] = [];
+  private killRequested = false;
+  private killing: Promise<void> | undefined;
+  private usageResult: HostUsage | undefined;
+  private setupDone: Promise<void> | undefined;
+
+  constructor(
+    private readonly o: HostProxyOptions,
+    private readonly c: ContainmentOptions,
+  ) {
+    this.host = o.host;
+  }
+
+  start(): void {
+    this.setupDone = this.setup();
+  }
+
+  private async setup(): Promise<void> {
+    const { o, c } = this;
+    try {
+      this.iso = await setupIsolation({
+        jobId: c.jobId,
+        host: o.host,
+        mode: c.mode,
+        limits: { memPerRankBytes: c.memPerRankBytes, pidsPerRank: c.pidsPerRank },
+        ranks: o.launches.map((l) => l.rank),
+        inBatch: c.inBatch,
+      });
+    } catch (e) {
+      c.failed(isTsmpiError(e) ? `${e.message}${e.hint ? ` (${e.hint})` : ''}` : `isolation setup failed: ${(e as Error).message}`);
+      return;
+    }
+    const iso = this.iso;
+    if (iso.notice) c.notice(iso.notice);
+    const launches = o.launches.map((l) => {
+      const argv = iso.wrap(l.rank, [l.file, ...l.args]);
+      return { ...l, file: argv[0] ?? l.file, args: argv.slice(1), env: { ...l.env, ...iso.env(l.rank) } };
+    });
+    const events = {
+      ...o.events,
+      exited: (rank: number, outcome: RankOutcome) => o.events.exited(rank, this.withOom(rank, outcome)),
+      settled: (rank: number, outcome: RankOutcome, pmi: 'none' | 'initialized' | 'finalized') => o.events.settled(rank, this.withOom(rank, outcome), pmi),
+    };
+    this.inner = new HostProxy({ ...o, launches, events });
+    this.inner.start();
+    for (const s of this.pendingSignals) this.inner.signal(s);
+    if (this.killRequested) this.killAll();
+  }
+
+  private withOom(rank: number, outcome: RankOutcome): RankOutcome {
+    if (outcome.kind !== 'signaled' || outcome.signal !== 'SIGKILL' || !this.iso || this.c.memPerRankBytes === undefined) return outcome;
+    try {
+      return this.iso.usage(rank).oomKilled ? { ...outcome, oomLimitBytes: this.c.memPerRankBytes } : outcome;
+    } catch {
+      return outcome;
+    }
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    if (this.inner) this.inner.signal(sig);
+    else this.pendingSignals.push(sig);
+  }
+
+  /** Kill the ranks' groups and, atomically, everything else in the job's cgroups (setsid daemons too). */
+  killAll(): void {
+    this.killRequested = true;
+    this.inner?.killAll();
+    if (this.iso && !this.killing) this.killing = this.iso.killAll().catch(() => undefined);
+  }
+
+  resumeOutput(): void {
+    this.inner?.resumeOutput();
+  }
+
+  stdinOf(rank: number): import('node:stream').Writable | undefined {
+    return this.inner?.stdinOf(rank);
+  }
+
+  destroyStreams(): void {
+    this.inner?.destroyStreams();
+  }
+
+  /** After the job: kill leftovers, read usage, remove cgroups and private /tmp (reporting what stays). */
+  async close(): Promise<void> {
+    await this.setupDone;
+    const iso = this.iso;
+    await this.inner?.close();
+    if (!iso) return;
+    this.killAll();
+    await this.killing;
+    const ranks: HostUsage['ranks'] = {};
+    for (const l of this.o.launches) {
+      try {
+        ranks[l.rank] = iso.usage(l.rank);
+      } catch {
+        /* no figures for a rank that never started */
+      }
+    }
+    let total: HostUsage['total'] | undefined;
+    try {
+      total = iso.hostUsage();
+    } catch {
+      total = undefined;
+    }
+    if (total) this.usageResult = { host: this.host, cgroup: iso.cgroup, tmp: iso.tmp, total, ranks };
+    const { leftovers } = await iso.cleanup();
+    if (leftovers.length > 0) this.c.notice(`could not remove on ${this.host}: ${leftovers.join(', ')}`);
+  }
+
+  usage(): HostUsage | undefined {
+    return this.usageResult;
+  }
+
+  /** Resolves once the ranks were started (or setup failed). */
+  async ready(): Promise<void> {
+    await this.setupDone;
+  }
+}
