@@ -90,6 +90,10 @@ export async function main(argv: string[]): Promise<number> {
     const { proxyMain } = await import('./proxy/main.js');
     return proxyMain();
   }
+  if (argv[0] === 'pmi-check') {
+    const { pmiCheckMain } = await import('./pmi-check/main.js');
+    return pmiCheckMain(argv.slice(1));
+  }
   const out = fdSink(1, () => currentJob?.stdoutClosed());
   const err = fdSink(2, () => undefined);
   try {

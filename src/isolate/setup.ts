@@ -179,12 +179,16 @@ function offIsolation(): Isolation {
   };
 }
 
+import { sweepStaleJobs } from './janitor.js';
+
 export async function setupIsolation(req: IsolationRequest, depsIn?: Partial<IsolationDeps>): Promise<Isolation> {
   validateRequest(req);
   if (req.mode === 'off') return offIsolation();
   const { deps, useCache } = resolveDeps(depsIn);
   const caps = getCapabilities(deps, useCache);
   const plan = planIsolation(req, caps); // strict throws here, before anything exists
+  // Leftovers of proxies that died without cleaning up (named with their pid) go first.
+  sweepStaleJobs(deps, Object.values(plan.jobDirs).map((d) => d.slice(0, d.lastIndexOf('/'))));
   const applied = applyCgroups(deps, plan, req.mode);
   const notes = [...applied.notes];
   let holder: Holder | undefined;

@@ -123,7 +123,7 @@ export interface JobPlan {
 
 /** How one rank ended. */
 export type RankOutcome =
-  | { kind: 'exited'; code: number }
+  | { kind: 'exited'; code: number; /** a process of the rank was OOM-killed at this limit (bytes) */ oomLimitBytes?: number }
   | { kind: 'signaled'; signal: string; /** killed by the OOM killer at its memory limit (bytes) */ oomLimitBytes?: number }
   | { kind: 'not-started'; reason: string }
   /** Its proxy vanished (host down, proxy killed, ssh cut): the rank's own fate is unknown. */

@@ -1,10 +1,19 @@
 // The per-host proxy: starts this host's ranks, serves their PMI connections (one PmiServer per host), relays
 // their output and exits upward, forwards signals and stdin. It knows nothing about where its controller is:
 // on one host the controller calls it directly; on many hosts a control channel sits in between.
+//
+// PMI transport: by default every rank gets its socketpair at fd 3 (PMI_FD=3) and nothing listens. With
+// pmiTransport 'tcp' or 'unix' the proxy first opens a listening PmiEndpoint (src/pmi/endpoint.ts: loopback TCP
+// with a same-uid peer check, or a UNIX socket in a private directory), then starts the ranks with PMI_PORT and
+// PMI_ID instead of PMI_FD. Opening is asynchronous, so in those modes the ranks start a moment after start();
+// stdin goes through stand-in streams meanwhile, and signals that arrive first are replayed.
 import type { Socket } from 'node:net';
+import { PassThrough, type Writable } from 'node:stream';
 import type { RankOutcome } from '../model/types.js';
-import { PmiServer, type PmiGroupInfo, type PmiUpstream } from '../pmi/server.js';
-import { RankProcess, type RankLaunch } from './rank-process.js';
+import { PmiServer, type PmiGroupInfo, type PmiRankInfo, type PmiUpstream } from '../pmi/server.js';
+import { PmiEndpoint } from '../pmi/endpoint.js';
+import { withPmiPort } from '../run/rank-env.js';
+import { RankProcess, SETTLE_AFTER_EXIT_MS, type RankLaunch } from './rank-process.js';
 import { GroupReaper } from './reaper.js';
 
 export type PmiState = 'none' | 'initialized' | 'finalized';
@@ -19,6 +28,8 @@ export interface HostProxyEvents {
   settled(rank: number, outcome: RankOutcome, pmi: PmiState): void;
   aborted(rank: number | undefined, code: number, message: string): void;
   pmiError(rank: number | undefined, message: string): void;
+  /** One line for the user (a refused PMI_PORT connection). Without it such lines go to pmiError. */
+  notice?(line: string): void;
 }
 
 export interface HostProxyOptions {
@@ -32,6 +43,10 @@ export interface HostProxyOptions {
   upstream: PmiUpstream;
   events: HostProxyEvents;
   debug?: (line: string) => void;
+  /** 'unix' only: the directory to make the socket's private directory in (default: see pmi/endpoint.ts). */
+  pmiSocketBase?: string;
+  /** 'tcp'/'unix': how long a new connection may take to say which rank it is (default 5 s). */
+  pmiHandshakeTimeoutMs?: number;
 }
 
 export class HostProxy {
@@ -41,6 +56,14 @@ export class HostProxy {
   private readonly o: HostProxyOptions;
   private paused = false;
   private reaper: GroupReaper | undefined;
+  private endpoint: PmiEndpoint | undefined;
+  private opening: Promise<void> | undefined;
+  /** PMI_PORT modes: stdin of ranks not started yet. */
+  private readonly stdinStandIns = new Map<number, PassThrough>();
+  private pendingSignals: NodeJS.Signals[] = [];
+  private spawned = false;
+  private killRequested = false;
+  private closed = false;
 
   constructor(o: HostProxyOptions) {
     this.o = o;
@@ -53,36 +76,121 @@ export class HostProxy {
         initialized: () => {},
         finalized: () => {},
         aborted: (r, code, message) => ev.aborted(r?.rank, code, message),
-        protocolError: (connId, message) => ev.pmiError(connId, message),
+        protocolError: (connId, message, rank) => {
+          const from = rank === undefined ? this.endpoint?.describe(connId) : undefined;
+          ev.pmiError(rank?.rank, from !== undefined ? `connection from ${from}: ${message}` : message);
+        },
       },
     });
     this.pmi.addGroup(o.group);
   }
 
-  /** Spawn every rank, in rank order. */
+  private get transport(): 'fd' | 'tcp' | 'unix' {
+    return this.o.pmiTransport ?? 'fd';
+  }
+
+  /** Spawn every rank, in rank order (PMI_PORT modes: once the endpoint listens). */
   start(): void {
-    const { events: ev, group } = this.o;
     this.reaper = new GroupReaper();
+    const transport = this.transport;
+    if (transport === 'fd') {
+      this.spawnAll(undefined);
+      return;
+    }
+    for (const l of this.o.launches) if (l.stdin) this.stdinStandIns.set(l.rank, new PassThrough());
+    const local = new Map(this.o.launches.map((l) => [l.rank, l] as const));
+    this.pmi.setIdResolver((id): PmiRankInfo | undefined =>
+      local.has(id) ? { rank: id, kvsname: this.o.group.kvsname, appnum: this.o.appnum(id) } : undefined,
+    );
+    const ev = this.o.events;
+    this.opening = PmiEndpoint.open({
+      kind: transport,
+      engine: this.pmi,
+      expected: local.size,
+      notice: (line) => (ev.notice ? ev.notice(line) : ev.pmiError(undefined, line)),
+      ...(this.o.pmiSocketBase !== undefined ? { socketBase: this.o.pmiSocketBase } : {}),
+      ...(this.o.pmiHandshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: this.o.pmiHandshakeTimeoutMs } : {}),
+    }).then(
+      (ep) => {
+        if (this.closed) {
+          void ep.close();
+          return;
+        }
+        this.endpoint = ep;
+        this.o.debug?.(`PMI endpoint ${ep.port}`);
+        if (this.killRequested) {
+          this.notStarted('the job ended before the rank started');
+          return;
+        }
+        this.spawnAll(ep);
+        for (const s of this.pendingSignals.splice(0)) this.signal(s);
+      },
+      (e: unknown) => this.notStarted(`cannot open the PMI endpoint: ${e instanceof Error ? e.message : String(e)}`),
+    );
+  }
+
+  /** Every rank of this proxy ends before it began (the endpoint could not be opened, or the job was killed). */
+  private notStarted(reason: string): void {
+    const ev = this.o.events;
+    this.spawned = true;
+    for (const s of this.stdinStandIns.values()) s.destroy();
     for (const l of this.o.launches) {
-      const rank = l.rank;
+      const outcome: RankOutcome = { kind: 'not-started', reason };
+      ev.exited(l.rank, outcome);
+      ev.settled(l.rank, outcome, 'none');
+    }
+  }
+
+  private spawnAll(ep: PmiEndpoint | undefined): void {
+    const { events: ev, group } = this.o;
+    this.spawned = true;
+    const reaper = this.reaper as GroupReaper;
+    for (const launch of this.o.launches) {
+      const rank = launch.rank;
+      const l = ep ? { ...launch, env: withPmiPort(launch.env, ep.port, rank) } : launch;
+      const report = (rp: RankProcess): void => {
+        this.pmi.detach(rank);
+        ev.settled(rank, rp.outcome ?? { kind: 'exited', code: 0 }, this.pmi.state(rank, group.kvsname));
+      };
       const rp: RankProcess = new RankProcess(l, {
         stdout: (d) => this.relay(rank, 'stdout', d),
         stderr: (d) => this.relay(rank, 'stderr', d),
         streamEnd: (s) => ev.outputEnd(rank, s),
         exited: (o) => ev.exited(rank, o),
         settled: () => {
-          this.pmi.detach(rank);
-          ev.settled(rank, rp.outcome ?? { kind: 'exited', code: 0 }, this.pmi.state(rank, group.kvsname));
+          // PMI_PORT: the rank's last words (finalize, abort) may still be in its own socket; wait for that
+          // socket to close as PMI_FD mode waits for fd 3, and no longer.
+          const closed = ep?.closedConnectionOf(rank, group.kvsname);
+          if (!closed) return report(rp);
+          let t: NodeJS.Timeout | undefined;
+          void Promise.race([closed, new Promise<void>((r) => (t = setTimeout(r, SETTLE_AFTER_EXIT_MS)))]).then(() => {
+            clearTimeout(t);
+            report(rp);
+          });
         },
       });
       this.ranks.set(rank, rp);
       const sock = rp.start();
       if (rp.pid !== undefined) {
-        this.reaper.add(rp.pid);
+        reaper.add(rp.pid);
         ev.started(rank, rp.pid);
       }
-      if (sock) this.attachPmi(rank, sock);
+      if (sock && !ep) this.attachPmi(rank, sock);
+      else sock?.destroy(); // PMI_PORT mode: the rank does not use fd 3
+      this.connectStdin(rank, rp);
     }
+  }
+
+  private connectStdin(rank: number, rp: RankProcess): void {
+    const standIn = this.stdinStandIns.get(rank);
+    if (!standIn) return;
+    const target = rp.stdin;
+    if (!target || target.destroyed) {
+      standIn.destroy();
+      return;
+    }
+    standIn.pipe(target);
+    target.once('close', () => standIn.destroy());
   }
 
   private attachPmi(rank: number, sock: Socket): void {
@@ -119,25 +227,39 @@ export class HostProxy {
 
   /** Signal every rank that is still running (its process group). */
   signal(sig: NodeJS.Signals): void {
+    if (!this.spawned) {
+      this.pendingSignals.push(sig);
+      return;
+    }
     for (const r of this.ranks.values()) if (r.running) r.signal(sig);
   }
 
   /** Kill every rank's process group, including leftovers of ranks that already exited. */
   killAll(): void {
+    this.killRequested = true;
     for (const r of this.ranks.values()) r.signal('SIGKILL');
   }
 
-  stdinOf(rank: number): import('node:stream').Writable | undefined {
-    return this.ranks.get(rank)?.stdin;
+  stdinOf(rank: number): Writable | undefined {
+    return this.stdinStandIns.get(rank) ?? this.ranks.get(rank)?.stdin;
   }
 
   destroyStreams(): void {
     for (const r of this.ranks.values()) r.destroyStreams();
+    for (const s of this.stdinStandIns.values()) s.destroy();
   }
 
-  /** The job is over here: every group was killed; dismiss the reaper. */
+  /** The job is over here: every group was killed; dismiss the reaper, close and remove the PMI endpoint. */
   async close(): Promise<void> {
+    this.closed = true;
+    await this.opening;
+    await this.endpoint?.close();
     this.reaper?.close();
+  }
+
+  /** The PMI_PORT value ranks get (undefined with PMI_FD, or before the endpoint listens). */
+  get pmiPort(): string | undefined {
+    return this.endpoint?.port;
   }
 
   pidOf(rank: number): number | undefined {

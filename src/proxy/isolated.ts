@@ -50,7 +50,8 @@ export class IsolatedProxy {
     const { o, c } = this;
     try {
       this.iso = await setupIsolation({
-        jobId: c.jobId,
+        // the owner's pid in the name lets a later job sweep what a killed proxy left (isolate/janitor.ts)
+        jobId: `p${process.pid}-${c.jobId}`,
         host: o.host,
         mode: c.mode,
         limits: { memPerRankBytes: c.memPerRankBytes, pidsPerRank: c.pidsPerRank },
@@ -79,7 +80,9 @@ export class IsolatedProxy {
   }
 
   private withOom(rank: number, outcome: RankOutcome): RankOutcome {
-    if (outcome.kind !== 'signaled' || outcome.signal !== 'SIGKILL' || !this.iso || this.c.memPerRankBytes === undefined) return outcome;
+    // The OOM killer's SIGKILL, seen directly or through a shell's 137.
+    const killed = (outcome.kind === 'signaled' && outcome.signal === 'SIGKILL') || (outcome.kind === 'exited' && outcome.code === 137);
+    if (!killed || !this.iso || this.c.memPerRankBytes === undefined) return outcome;
     try {
       return this.iso.usage(rank).oomKilled ? { ...outcome, oomLimitBytes: this.c.memPerRankBytes } : outcome;
     } catch {

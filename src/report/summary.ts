@@ -6,6 +6,7 @@ import { signalNumber } from '../run/exit-status.js';
 export function describeOutcome(o: RankOutcome): string {
   switch (o.kind) {
     case 'exited':
+      if (o.oomLimitBytes !== undefined) return `exceeded its ${formatBytes(o.oomLimitBytes)} memory limit (exited with code ${o.code})`;
       return `exited with code ${o.code}`;
     case 'signaled': {
       if (o.oomLimitBytes !== undefined) return `exceeded its ${formatBytes(o.oomLimitBytes)} memory limit (killed by ${o.signal})`;

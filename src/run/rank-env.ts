@@ -69,3 +69,17 @@ export function pmiEnv(v: PmiVars): Record<string, string> {
   if (v.spawned) env.PMI_SPAWNED = '1';
   return env;
 }
+
+/**
+ * A rank's environment switched from PMI_FD to PMI_PORT (the proxy knows the port only once it listens):
+ * PMI_FD goes, PMI_PORT and PMI_ID (= the global rank, what the initack / fullinit claims) come, PMI_RANK and
+ * PMI_SIZE stay. PMI_FD must go: MPICH and libpmi2 try it first.
+ */
+export function withPmiPort(env: Record<string, string>, port: string, rank: number): Record<string, string> {
+  const out: Record<string, string> = { ...env };
+  delete out.PMI_FD;
+  out.PMI_PORT = port;
+  out.PMI_ID = String(rank);
+  out.PMI_RANK ??= String(rank);
+  return out;
+}

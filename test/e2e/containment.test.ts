@@ -1,0 +1,136 @@
+// End to end containment through bin/tsmpiexec as root on this host (hybrid cgroups: v1 controllers plus the
+// cgroup2 core): escaped daemons die with the job, limits hold and are reported, usage matches reality, each
+// job has its own /tmp, and no cgroup, mount or directory of a job outlives it.
+import { afterEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { killLive, leftovers, runTsmpiexec, type RunOptions, type RunResult } from '../helpers/run.js';
+
+const isRoot = process.getuid?.() === 0;
+let lastMarker: string | undefined;
+
+async function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const r = await runTsmpiexec(args, { timeoutMs: 30_000, ...opts });
+  lastMarker = r.marker;
+  return r;
+}
+
+/** Every cgroup directory named tsmpiexec-* under any hierarchy. */
+function jobCgroups(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, depth: number): void => {
+    if (depth > 5) return;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const p = path.join(dir, e.name);
+      if (e.name.startsWith('tsmpiexec-')) out.push(p);
+      else walk(p, depth + 1);
+    }
+  };
+  walk('/sys/fs/cgroup', 0);
+  return out;
+}
+
+const jobMounts = (): string[] => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('tsmpiexec'));
+
+afterEach(async () => {
+  killLive();
+  if (lastMarker) {
+    const left = await leftovers(lastMarker, 5000);
+    lastMarker = undefined;
+    expect(left, 'processes of the job left behind').toEqual([]);
+  }
+  expect(jobCgroups(), 'cgroups left behind').toEqual([]);
+  expect(jobMounts(), 'mounts left behind').toEqual([]);
+});
+
+describe.runIf(isRoot)('containment as root (hybrid cgroups here)', () => {
+  it('kills a setsid double-forked daemon with the job and returns promptly', async () => {
+    // not under /tmp: the ranks' /tmp is private
+    fs.mkdirSync('build', { recursive: true });
+    const pidFile = path.resolve('build', `daemon-${process.pid}.pid`);
+    try {
+      // the daemon also holds the rank's stdout open: Hydra waits for it (300 s here); we must not
+      const r = await run(['-n', '2', 'sh', '-c', `setsid sh -c 'sleep 300 & echo $! >> ${pidFile}; sleep 300' & sleep 0.3; echo started`]);
+      expect(r.code).toBe(0);
+      expect(r.ms).toBeLessThan(15_000);
+      const pids = fs.readFileSync(pidFile, 'utf8').trim().split('\n').map(Number);
+      expect(pids).toHaveLength(2);
+      for (const p of pids) expect(fs.existsSync(`/proc/${p}/stat`) && !fs.readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z'), `daemon ${p} alive`).toBe(false);
+    } finally {
+      fs.rmSync(pidFile, { force: true });
+    }
+  });
+
+  it('caps a fork storm with --pids-per-rank and still cleans up', async () => {
+    const out = path.resolve('build', `storm-${process.pid}.json`);
+    const r = await run(['--pids-per-rank', '20', '--report-json', out, '-n', '1', 'sh', '-c', 'n=0; while [ $n -lt 200 ]; do sleep 30 & n=$((n+1)); done 2>/dev/null; exit 0']);
+    expect(r.code).not.toBeNull();
+    const report = JSON.parse(fs.readFileSync(out, 'utf8'));
+    fs.rmSync(out, { force: true });
+    expect(report.ranks[0].pids_peak).toBeLessThanOrEqual(20);
+    expect(report.ranks[0].pids_peak).toBeGreaterThanOrEqual(15);
+  });
+
+  it('reports a rank killed at its memory limit as out of memory', async () => {
+    const r = await run(['--mem-per-rank', '64M', '-n', '2', 'sh', '-c', 'if [ $PMI_RANK = 1 ]; then python3 -c "x = bytearray(300 << 20)"; else sleep 30; fi']);
+    expect(r.code).toBe(137);
+    expect(r.stderr).toMatch(/rank 1 on \S+ exceeded its 64 MiB memory limit/);
+  });
+
+  it('accounts CPU and memory within 10% of what the rank did', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acct-'));
+    try {
+      const script = [
+        'import time, os, resource',
+        'x = bytearray(64 << 20)',
+        'for i in range(0, len(x), 4096): x[i] = 1',
+        't = time.process_time()',
+        'while time.process_time() - t < 1.0: pass',
+        'u = resource.getrusage(resource.RUSAGE_SELF)',
+        'print(u.ru_utime + u.ru_stime, u.ru_maxrss * 1024)',
+      ].join('\n');
+      const r = await run(['--report-json', `${dir}/u.json`, '-n', '1', 'python3', '-c', script]);
+      expect(r.code).toBe(0);
+      const [cpu, rss] = r.stdout.trim().split(' ').map(Number) as [number, number];
+      const rep = JSON.parse(fs.readFileSync(`${dir}/u.json`, 'utf8'));
+      const rank = rep.ranks[0];
+      expect(rank.cpu_user_s + rank.cpu_sys_s).toBeGreaterThan(cpu * 0.9);
+      expect(rank.cpu_user_s + rank.cpu_sys_s).toBeLessThan(cpu * 1.1 + 0.05);
+      expect(rank.mem_peak_bytes).toBeGreaterThan(64 * 2 ** 20);
+      expect(rank.mem_peak_bytes).toBeLessThan(rss * 1.1 + 8 * 2 ** 20);
+      expect(rep.hosts[0].cgroup).toBe('hybrid');
+      expect(rep.hosts[0].tmp).toBe('private');
+      expect(fs.statSync(`${dir}/u.json`).mode & 0o077).toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gives each job its own /tmp, shared by its ranks, invisible to other jobs and the host', async () => {
+    const tag = `secret-${process.pid}`;
+    const a = run(['-n', '2', 'sh', '-c', `if [ $PMI_RANK = 0 ]; then echo a > /tmp/${tag}; fi; sleep 1; cat /tmp/${tag}; sleep 2`]);
+    await new Promise((r) => setTimeout(r, 700));
+    const b = await runTsmpiexec(['-n', '1', 'sh', '-c', `ls /tmp/${tag} 2>&1 || echo absent; echo TMPDIR=$TMPDIR`]);
+    const ra = await a;
+    expect(ra.stdout.trim().split('\n')).toEqual(['a', 'a']);
+    expect(b.stdout).toContain('absent');
+    expect(fs.existsSync(`/tmp/${tag}`)).toBe(false);
+    expect(await leftovers(b.marker)).toEqual([]);
+  });
+
+  it('--isolate off runs without cgroups; strict succeeds where isolation is available', async () => {
+    const off = await run(['--isolate', 'off', '-n', '1', 'sh', '-c', 'cat /proc/self/cgroup']);
+    expect(off.stdout).not.toContain('tsmpiexec-');
+    const strict = await run(['--isolate', 'strict', '-n', '1', 'sh', '-c', 'cat /proc/self/cgroup']);
+    expect(strict.code).toBe(0);
+    expect(strict.stdout).toContain('tsmpiexec-');
+  });
+});
