@@ -161,9 +161,28 @@ export interface HostUsage {
   ranks: Record<number, UsageFigures>;
 }
 
+/** Milliseconds since the job started (the controller's clock). */
+export interface RankTimes {
+  startMs?: number;
+  endMs?: number;
+}
+
+/** Wall time of each launch phase, for --timing. */
+export interface PhaseTimes {
+  /** all ranks started (proxies up and ranks spawned) */
+  ranksStartedMs?: number;
+  /** the first PMI barrier completed (for MPI programs: the end of MPI_Init's exchange) */
+  firstBarrierMs?: number;
+  /** the last rank ended */
+  lastRankEndedMs?: number;
+  /** teardown done (leftovers killed, cgroups removed, output flushed) */
+  doneMs?: number;
+}
+
 export interface JobOutcome {
   causes: Cause[];
-  ranks: Array<{ rank: number; host: string; outcome: RankOutcome }>;
+  ranks: Array<{ rank: number; host: string; outcome: RankOutcome; times?: RankTimes }>;
+  phases?: PhaseTimes;
   /** Per host, when isolation could account for it. */
   usage: HostUsage[];
 }

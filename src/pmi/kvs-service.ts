@@ -26,6 +26,9 @@ export class KvsService {
   private readonly groups = new Map<string, GroupBarrier>();
   private readonly names = new Map<string, string>();
 
+  /** `onBarrier` is told of every completed barrier (the controller times the first one for --timing). */
+  constructor(private readonly onBarrier?: (kvsname: string) => void) {}
+
   /** Register a group served by `proxyCount` proxies (those that host at least one of its ranks). */
   addGroup(kvsname: string, proxyCount: number): void {
     if (this.groups.has(kvsname)) throw new Error(`KVS group ${kvsname} added twice`);
@@ -51,6 +54,7 @@ export class KvsService {
     if (ep.entered.size >= g.proxyCount) {
       g.epoch = newEpoch();
       g.completed++;
+      this.onBarrier?.(kvsname);
       for (const w of ep.waiters) w.resolve(ep.puts);
     }
     return p;

@@ -5,7 +5,7 @@
 // the same events.
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Cause, HostUsage, JobOutcome, JobPlan, JobRequest, RankOutcome } from '../model/types.js';
+import type { Cause, HostUsage, JobOutcome, JobPlan, JobRequest, PhaseTimes, RankOutcome, RankTimes } from '../model/types.js';
 import type { PmiState } from '../proxy/host-proxy.js';
 import { IsolatedProxy, inBatchJob } from '../proxy/isolated.js';
 import type { ProxyEvents, ProxyHandle } from './proxy-handle.js';
@@ -88,7 +88,9 @@ export class Job {
   private readonly proxies: ProxyHandle[] = [];
   private readonly proxyOfRank: number[] = [];
   private readonly mux: OutputMux;
-  private readonly kvs = new KvsService();
+  private readonly kvs = new KvsService(() => {
+    this.phases.firstBarrierMs ??= this.now();
+  });
   private readonly settledRanks = new Set<number>();
   private openStreams = 0;
   private graceTimer: NodeJS.Timeout | undefined;
@@ -199,8 +201,10 @@ export class Job {
         events: {
           output: (rank, stream, data) => this.output(rank, stream, data),
           outputEnd: (rank, stream) => this.outputEnd(rank, stream),
-          started: () => {
+          started: (rank) => {
             this.openStreams += 2;
+            this.times.set(rank, { startMs: this.now() });
+            if (++this.startedCount === plan.size) this.phases.ranksStartedMs = this.now();
           },
           exited: (rank, outcome) => this.rankExited(rank, outcome),
           settled: (rank, outcome, pmi) => this.rankSettled(rank, outcome, pmi),
@@ -228,6 +232,14 @@ export class Job {
   }
 
   private drainPending = false;
+  private readonly t0 = Date.now();
+  private readonly times = new Map<number, RankTimes>();
+  private readonly phases: PhaseTimes = {};
+  private startedCount = 0;
+
+  private now(): number {
+    return Date.now() - this.t0;
+  }
 
   /** Rank output into the mux; on back-pressure the proxy pauses its ranks and we resume them on drain. */
   private output(rank: number, stream: 'stdout' | 'stderr', data: Buffer): boolean {
@@ -262,6 +274,9 @@ export class Job {
 
   private rankExited(rank: number, outcome: RankOutcome): void {
     this.outcomes.set(rank, outcome);
+    const t = this.times.get(rank) ?? {};
+    t.endMs = this.now();
+    this.times.set(rank, t);
     const failed = outcome.kind !== 'exited' || outcome.code !== 0;
     if (!failed || this.phase !== 'running') return;
     const host = this.hostOf(rank);
@@ -395,13 +410,16 @@ export class Job {
     await Promise.all(this.proxies.map((p) => p.close?.()));
     await this.mux.finish();
     this.phase = 'done';
+    this.phases.lastRankEndedMs = Math.max(0, ...[...this.times.values()].map((t) => t.endMs ?? 0));
+    this.phases.doneMs = this.now();
     const ranks = this.plan.ranks.map((r) => ({
+      times: this.times.get(r.rank),
       rank: r.rank,
       host: r.host,
       outcome: this.outcomes.get(r.rank) ?? ({ kind: 'not-started', reason: 'never started' } as RankOutcome),
     }));
     const usage = this.proxies.map((p) => p.usage?.()).filter((u): u is HostUsage => u !== undefined);
-    this.resolveDone({ causes: this.causes, ranks, usage });
+    this.resolveDone({ causes: this.causes, ranks, usage, phases: this.phases });
   }
 
   /** Whether tsmpiexec had to SIGKILL (for the summary). */
