@@ -15,14 +15,14 @@ import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH = path.join(ROOT, 'bench');
 const OUTDIR = path.join(ROOT, 'build', 'bench');
 const RESULTS = path.join(BENCH, 'results');
-const TSMPIEXEC = path.join(ROOT, 'bin', 'tsmpiexec.js');
+const SNAPSHOT = path.join(OUTDIR, 'tsmpiexec');
 const HYDRA = 'mpiexec.hydra';
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
@@ -77,6 +77,42 @@ function compile(name, src, compiler) {
 
 function have(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+// ---------------------------------------------------------------------------------------------- snapshot
+/** sha256 over the relative paths and contents of every file under dir. */
+function treeHash(dir) {
+  const h = createHash('sha256');
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) h.update(path.relative(dir, p)).update('\0').update(fs.readFileSync(p)).update('\0');
+    }
+  };
+  walk(dir);
+  return h.digest('hex').slice(0, 16);
+}
+
+/**
+ * Other people rebuild dist/ while a bench runs (a 10-minute run would otherwise measure two versions).
+ * So the bench copies bin/, dist/ and package.json into build/bench/tsmpiexec/ once and runs that copy
+ * throughout. The copy is retried until dist/ did not change while it was being taken.
+ */
+function snapshotTsmpiexec() {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const before = treeHash(path.join(ROOT, 'dist'));
+    fs.rmSync(SNAPSHOT, { recursive: true, force: true });
+    fs.mkdirSync(SNAPSHOT, { recursive: true });
+    for (const f of ['bin', 'dist', 'package.json']) fs.cpSync(path.join(ROOT, f), path.join(SNAPSHOT, f), { recursive: true });
+    const after = treeHash(path.join(ROOT, 'dist'));
+    if (before === after && treeHash(path.join(SNAPSHOT, 'dist')) === after) {
+      const built = fs.statSync(path.join(ROOT, 'dist', 'main.js')).mtime.toISOString();
+      return { bin: path.join(SNAPSHOT, 'bin', 'tsmpiexec.js'), distHash: after, distBuilt: built };
+    }
+    spawnSync('sleep', ['2']);
+  }
+  die('dist/ kept changing while the bench tried to copy it (someone is rebuilding): try again');
 }
 
 // ---------------------------------------------------------------------------------------------- /proc
@@ -146,22 +182,22 @@ async function reapLeftovers() {
 
 /**
  * Polls the launcher's VmHWM (its own peak RSS; monotonic, so the last reading before exit is the peak up
- * to one poll interval before exit) and, separately, that of its direct children that are neither ranks
- * nor not-yet-exec'd forks of itself (that is Hydra's hydra_pmi_proxy). Readings count only once
+ * to one poll interval before exit) and, separately, that of its direct children that are Hydra's
+ * hydra_pmi_proxy (tsmpiexec's single-host proxy is in-process). Readings count only once
  * /proc/<pid>/cmdline shows the launcher's own argv: before exec the child is a fork of this bench, whose
  * VmHWM would pollute the peak.
  */
 function memPoller(pid, argv, rankComm, intervalMs = 25) {
   const want = argv.slice(0, 2).join('\0');
   const rank15 = rankComm.slice(0, 15);
-  let selfComm;
+  let started = false;
   const kind = new Map(); // child pid → 'rank' | 'helper'
   const helperPeak = new Map();
   let launcherKiB = 0;
   const tick = () => {
-    if (selfComm === undefined) {
+    if (!started) {
       if (!readText(`/proc/${pid}/cmdline`)?.startsWith(want)) return;
-      selfComm = commOf(pid);
+      started = true;
     }
     const v = vmHwmKiB(pid);
     if (v !== undefined) launcherKiB = Math.max(launcherKiB, v);
@@ -171,9 +207,12 @@ function memPoller(pid, argv, rankComm, intervalMs = 25) {
       const c = Number(k);
       let t = kind.get(c);
       if (t === undefined) {
+        // a rank, Hydra's proxy, or something on its way to becoming one (a fork of the launcher before
+        // exec, tsmpiexec's `sh -c ... exec` pre-exec wrapper): decide once it is one of the first two
         const comm = commOf(c);
-        if (!comm || comm === selfComm) continue; // gone, or not exec'd yet: look again next tick
-        t = comm === rank15 ? 'rank' : 'helper';
+        if (comm === rank15) t = 'rank';
+        else if (comm?.startsWith('hydra_pmi')) t = 'helper';
+        else continue;
         kind.set(c, t);
       }
       if (t !== 'helper') continue;
@@ -545,7 +584,7 @@ function markdown(report) {
   L.push(`# tsmpiexec vs Hydra (\`mpiexec.hydra\`)`);
   L.push('');
   L.push(`${report.date} · ${report.mode.quick ? '**--quick**, ' : ''}${report.mode.reps} runs per side (median, after 1 warm-up each, A B alternating)${report.mode.only ? ` · only ${report.mode.only.join(',')}` : ''}`);
-  L.push(`${m.nproc} CPUs (${m.cpuModel}), ${m.memTotalGiB} GiB, Linux ${m.kernel}, Node ${m.node}, Hydra ${m.hydraVersion}, tsmpiexec ${report.tsmpiexec.commit}${report.tsmpiexec.dirty ? ' (+ uncommitted changes)' : ''}, load ${m.loadStart.join(' ')} at start`);
+  L.push(`${m.nproc} CPUs (${m.cpuModel}), ${m.memTotalGiB} GiB, Linux ${m.kernel}, Node ${m.node}, Hydra ${m.hydraVersion}, tsmpiexec ${report.tsmpiexec.commit}${report.tsmpiexec.dirty ? ' + uncommitted src changes' : ''} (dist ${report.tsmpiexec.distHash}), load ${m.loadStart.join(' ')} at start`);
   L.push('');
   L.push('| scenario | tsmpiexec | Hydra | ratio | target | met | notes |');
   L.push('| --- | ---: | ---: | ---: | --- | :---: | --- |');
@@ -653,7 +692,9 @@ async function main() {
   if (machine.loadStart[0] > machine.nproc * 0.5) {
     process.stderr.write(`bench: warning: load average ${machine.loadStart[0]} on ${machine.nproc} CPUs: something else is running, timings will be noisy\n`);
   }
-  const A = { name: 'tsmpiexec', argv: [process.execPath, TSMPIEXEC] };
+  const snap = snapshotTsmpiexec();
+  process.stderr.write(`bench: running a private copy of tsmpiexec (dist ${snap.distHash}, built ${snap.distBuilt}) from ${path.relative(ROOT, SNAPSHOT)}/\n`);
+  const A = { name: 'tsmpiexec', argv: [process.execPath, snap.bin] };
   const B = { name: 'hydra', argv: [HYDRA] };
   const list = selected(scenarios(bin, tmp), o.only);
   const report = {
@@ -661,7 +702,7 @@ async function main() {
     date: new Date().toISOString(),
     mode: { quick: o.quick, reps: o.reps, only: o.only ?? null, timeoutSec: o.timeoutSec },
     machine,
-    tsmpiexec: gitFacts(),
+    tsmpiexec: { ...gitFacts(), distHash: snap.distHash, distBuilt: snap.distBuilt },
     scenarios: [],
   };
   const byId = new Map();
