@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import type { Cause, HostUsage, JobOutcome, JobPlan, JobRequest, PhaseTimes, RankOutcome, RankTimes } from '../model/types.js';
 import type { PmiState } from '../proxy/host-proxy.js';
 import { IsolatedProxy, inBatchJob } from '../proxy/isolated.js';
+import { podPrefix, podProxy } from './pod-proxy.js';
 import type { ProxyEvents, ProxyHandle } from './proxy-handle.js';
 import type { PmiGroupInfo } from '../pmi/types.js';
 import type { RankLaunch } from '../proxy/rank-process.js';
@@ -43,8 +44,13 @@ export interface ProxySpec {
   events: ProxyEvents;
 }
 
-/** The in-process proxy (one host, or -launcher fork): no second Node start-up. */
+/**
+ * This host's proxy: in-process (no second Node start-up), except for an unprivileged user whose ranks can
+ * only be contained in a pod of namespaces (see pod-proxy.ts).
+ */
 export function localProxy(spec: ProxySpec): ProxyHandle {
+  const pod = podPrefix(spec);
+  if (pod) return podProxy(spec, pod, process.env);
   return new IsolatedProxy(
     {
       host: spec.host,

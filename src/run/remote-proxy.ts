@@ -203,7 +203,7 @@ export class RemoteProxy implements ProxyHandle {
         void this.answer(m.id, m.req);
         return;
       case 'notice':
-        ev.notice(`${this.host}: ${m.message}`);
+        ev.notice(m.message);
         return;
       case 'failed':
         if (!this.ended) {

@@ -9,15 +9,22 @@ import { killLive, leftovers, runTsmpiexec, type RunOptions, type RunResult } fr
 
 const isRoot = process.getuid?.() === 0;
 let lastMarker: string | undefined;
+/** Controller pids of this test's jobs: their cgroups are named after them (kvs_<pid>_...). */
+let jobPids: number[] = [];
 
 async function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const r = await runTsmpiexec(args, { timeoutMs: 30_000, ...opts });
   lastMarker = r.marker;
+  if (r.pid !== undefined) jobPids.push(r.pid);
   return r;
 }
 
-/** Every cgroup directory named tsmpiexec-* under any hierarchy. */
+/** Every cgroup directory of this test's jobs (other test files run jobs at the same time). */
 function jobCgroups(): string[] {
+  return allJobCgroups().filter((p) => jobPids.some((pid) => p.includes(`kvs_${pid}_`)));
+}
+
+function allJobCgroups(): string[] {
   const out: string[] = [];
   const walk = (dir: string, depth: number): void => {
     if (depth > 5) return;
@@ -48,7 +55,30 @@ afterEach(async () => {
     expect(left, 'processes of the job left behind').toEqual([]);
   }
   expect(jobCgroups(), 'cgroups left behind').toEqual([]);
-  expect(jobMounts(), 'mounts left behind').toEqual([]);
+  expect(jobMounts().filter((m) => jobPids.some((pid) => m.includes(`kvs_${pid}_`))), 'mounts left behind').toEqual([]);
+  jobPids = [];
+});
+
+const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+
+describe.runIf(isRoot)('containment as user nobody (no cgroups: a pod of user, mount and PID namespaces)', () => {
+  it('runs the job with a private /tmp shared by its ranks and says how it fell back', async () => {
+    const tag = `nobody-${process.pid}`;
+    const r = await run(['-n', '2', '-l', 'sh', '-c', `id -u; if [ $PMI_RANK = 0 ]; then echo hi > /tmp/${tag}; fi; sleep 0.5; cat /tmp/${tag}`], { wrap: NOBODY });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('[0] 65534');
+    expect(r.stdout).toContain('[1] hi');
+    expect(fs.existsSync(`/tmp/${tag}`)).toBe(false);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/no cgroups .*containment by the PID-namespace pod/);
+  });
+
+  it('contains a setsid daemon with the PID namespace', async () => {
+    const r = await run(['-n', '1', 'sh', '-c', 'setsid sleep 300 & sleep 0.2; echo spawned'], { wrap: NOBODY });
+    expect(r.code).toBe(0);
+    expect(r.ms).toBeLessThan(15_000);
+    // afterEach checks that no process of the job (the daemon carries the marker) survived
+  });
 });
 
 describe.runIf(isRoot)('containment as root (hybrid cgroups here)', () => {
@@ -118,12 +148,12 @@ describe.runIf(isRoot)('containment as root (hybrid cgroups here)', () => {
     const tag = `secret-${process.pid}`;
     const a = run(['-n', '2', 'sh', '-c', `if [ $PMI_RANK = 0 ]; then echo a > /tmp/${tag}; fi; sleep 1; cat /tmp/${tag}; sleep 2`]);
     await new Promise((r) => setTimeout(r, 700));
-    const b = await runTsmpiexec(['-n', '1', 'sh', '-c', `ls /tmp/${tag} 2>&1 || echo absent; echo TMPDIR=$TMPDIR`]);
+    const b = await run(['-n', '1', 'sh', '-c', `ls /tmp/${tag} 2>&1 || echo absent; echo TMPDIR=$TMPDIR`]);
     const ra = await a;
     expect(ra.stdout.trim().split('\n')).toEqual(['a', 'a']);
     expect(b.stdout).toContain('absent');
     expect(fs.existsSync(`/tmp/${tag}`)).toBe(false);
-    expect(await leftovers(b.marker)).toEqual([]);
+    expect(await leftovers(ra.marker)).toEqual([]);
   });
 
   it('--isolate off runs without cgroups; strict succeeds where isolation is available', async () => {

@@ -16,6 +16,8 @@ export interface RunResult {
   stdoutBuf: Buffer;
   marker: string;
   ms: number;
+  /** pid of the launched process (tsmpiexec itself, or the wrapper that exec'd it) */
+  pid: number | undefined;
 }
 
 export interface RunOptions {
@@ -65,7 +67,7 @@ export function runTsmpiexec(args: string[], opts: RunOptions = {}): Promise<Run
       clearTimeout(timer);
       live.delete(child);
       const stdoutBuf = Buffer.concat(out);
-      resolve({ code, signal, stdout: stdoutBuf.toString(), stderr: Buffer.concat(err).toString(), stdoutBuf, marker, ms: Date.now() - t0 });
+      resolve({ code, signal, stdout: stdoutBuf.toString(), stderr: Buffer.concat(err).toString(), stdoutBuf, marker, ms: Date.now() - t0, pid: child.pid });
     });
   });
 }

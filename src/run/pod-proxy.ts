@@ -1,0 +1,40 @@
+// This host's proxy for an unprivileged user whose host allows user namespaces: a separate proxy process
+// started inside a pod (private /tmp and /dev/shm, PID namespace), driven over its stdio like a remote one.
+// Costs one more Node start-up; root needs none of this (cgroups and a joinable mount namespace).
+import { fileURLToPath } from 'node:url';
+import { podCommand } from '../isolate/index.js';
+import { PodLauncher } from '../launch/pod.js';
+import { buildAssign } from './assign.js';
+import type { ProxySpec } from './job.js';
+import type { ProxyHandle } from './proxy-handle.js';
+import { Gate, RemoteProxy } from './remote-proxy.js';
+
+/** The pod prefix for this job on this host, or undefined when none is needed or possible. */
+export function podPrefix(spec: ProxySpec): string[] | undefined {
+  if (spec.containment.mode === 'off' || process.getuid?.() === 0) return undefined;
+  return podCommand({
+    jobId: `p${process.pid}-${spec.jobId}`,
+    host: spec.host,
+    mode: spec.containment.mode,
+    limits: { memPerRankBytes: spec.containment.memPerRankBytes, pidsPerRank: spec.containment.pidsPerRank },
+    ranks: spec.launches.map((l) => l.rank),
+    inBatch: spec.containment.inBatch,
+  });
+}
+
+export function podProxy(spec: ProxySpec, prefix: string[], env: Record<string, string | undefined>): ProxyHandle {
+  const bin = fileURLToPath(new URL('../../bin/tsmpiexec.js', import.meta.url));
+  return new RemoteProxy({
+    index: spec.index,
+    host: spec.host,
+    launcher: new PodLauncher(prefix),
+    proxyArgv: [process.execPath, bin, 'proxy'],
+    env,
+    assign: buildAssign(spec, false),
+    events: spec.events,
+    kvs: spec.kvs,
+    spawn: async () => ({ ok: false, error: 'spawn is not supported yet' }),
+    launchTimeoutMs: 60_000,
+    gate: new Gate(8),
+  });
+}
