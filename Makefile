@@ -8,8 +8,10 @@ TSMPIEXEC := $(NODE) bin/tsmpiexec.js
 
 all: build
 
+# `npm install`, not `npm ci`: the registry mirror here records only this platform's optional packages in the
+# lock file (e.g. @rollup/rollup-linux-x64-gnu), which `npm ci` rejects as out of sync.
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm install --no-audit --no-fund
 
 deps: node_modules/.package-lock.json
 
