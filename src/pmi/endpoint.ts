@@ -12,7 +12,8 @@
 // 0700, outside /tmp, exactly what it is for), then /run/user/<uid> (the same place when the variable was not
 // passed down, e.g. over ssh), and only then os.tmpdir(), which is where it must go when neither exists (root,
 // containers) and which still works whenever the ranks share our /tmp (no namespace, or the proxy itself runs
-// inside the job's pod). A proxy that knows better (its ranks' view of /tmp) passes socketBase.
+// inside the job's pod). A proxy that knows its ranks' view of the file system better passes socketBase (where to
+// bind) and rankSocketBase (the same directory as the ranks name it).
 //
 // Both: a connection must complete its handshake (initack for PMI-1, fullinit for PMI-2: the moment the
 // PmiServer knows its rank) within handshakeTimeoutMs or it is dropped; each PMI id may connect once (the
@@ -46,8 +47,13 @@ export interface PmiEndpointOptions {
   maxPending?: number;
   /** First connection id handed to the engine (keep clear of ids used elsewhere). Default 1e9. */
   firstConnId?: number;
-  /** unix: the directory to create the private socket directory in (default: chooseSocketBase()). */
+  /** unix: the directory to create the private socket directory in (default: socketBaseCandidates()). */
   socketBase?: string;
+  /**
+   * unix: the same directory as the ranks see it, when their view differs from ours (e.g. socketBase is
+   * /proc/<pid>/root/tmp, the private /tmp of the ranks' mount namespace, which they see as /tmp).
+   */
+  rankSocketBase?: string;
   /** unix: environment for the XDG_RUNTIME_DIR lookup (default process.env). */
   env?: Record<string, string | undefined>;
   /** tcp: how peers are checked (tests inject /proc contents). */
@@ -187,7 +193,8 @@ export class PmiEndpoint {
         await listen(server, { path: sockPath, exclusive: true });
         // The directory is the protection; a 0600 socket is defence in depth should its mode ever be loosened.
         fs.chmodSync(sockPath, 0o600);
-        return new PmiEndpoint(o, server, `unix://${sockPath}`, dir, sockPath, undefined);
+        const seen = o.rankSocketBase !== undefined && o.socketBase !== undefined ? path.join(o.rankSocketBase, path.relative(o.socketBase, sockPath)) : sockPath;
+        return new PmiEndpoint(o, server, `unix://${seen}`, dir, sockPath, undefined);
       } catch (e) {
         problems.push(`${base}: ${(e as Error).message}`);
         if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });

@@ -125,7 +125,7 @@ export function judgeRow(row: TcpRow, deps: Pick<PeerCheckDeps, 'uid' | 'overflo
   if (row.state !== ESTABLISHED) return { ok: false, reason: `peer socket is not established (state ${row.state})`, uid: row.uid };
   if (!/^\d+$/.test(row.inode) || row.inode === '0') return { ok: false, reason: 'peer socket has no inode (already closed)', uid: row.uid };
   if (row.uid === deps.overflowUid && !(deps.uid === deps.overflowUid && deps.initialUserNs)) {
-    return { ok: false, reason: `peer uid is the overflow uid ${deps.overflowUid} (an unmapped user)`, uid: row.uid };
+    return { ok: false, reason: `peer uid ${row.uid} is the overflow uid (nobody, or a user our namespace cannot see)`, uid: row.uid };
   }
   if (row.uid !== deps.uid) return { ok: false, reason: `peer uid ${row.uid} is not ours (${deps.uid})`, uid: row.uid };
   return { ok: true, uid: row.uid };
