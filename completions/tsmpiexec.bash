@@ -29,12 +29,12 @@ _tsmpiexec() {
       -stdin|--stdin) COMPREPLY=($(compgen -W "0 all none" -- "$cur")) ;;
       -pmi-transport|--pmi-transport) COMPREPLY=($(compgen -W "fd tcp unix" -- "$cur")) ;;
       -isolate|--isolate) COMPREPLY=($(compgen -W "auto strict off" -- "$cur")) ;;
-      -help|--help|-h|--h) COMPREPLY=($(compgen -W "n hosts f ppn configfile launcher launcher-exec launch-timeout proxy-cmd timeout grace genv genvlist genvall genvnone env envlist envall envnone wdir prepend-rank outfile-pattern errfile-pattern stdin pmi-transport pmi-port isolate mem-per-rank pids-per-rank report report-json dry-run json verbose version help" -- "$cur")) ;;
+      -help|--help|-h|--h) COMPREPLY=($(compgen -W "n hosts f ppn oversubscribe configfile launcher launcher-exec launch-timeout proxy-cmd timeout grace genv genvlist genvall genvnone env envlist envall envnone wdir prepend-rank outfile-pattern errfile-pattern stdin pmi-transport pmi-port isolate mem-per-rank pids-per-rank report report-json dry-run json verbose version help" -- "$cur")) ;;
     esac
     return 0
   fi
   if ((!forceprog)) && [[ $cur == -* ]]; then
-    COMPREPLY=($(compgen -W "-n -np -hosts -host -f -hostfile -machinefile -ppn -configfile -launcher -launcher-exec --launch-timeout --proxy-cmd -timeout --grace -genv -genvlist -genvall -genvnone -env -envlist -envall -envnone -wdir -l -prepend-rank -outfile-pattern -errfile-pattern --stdin --pmi-transport -pmi-port --isolate --mem-per-rank --pids-per-rank --report --report-json --dry-run --json -v --verbose --version -h --help" -- "$cur"))
+    COMPREPLY=($(compgen -W "-n -np -hosts -host -f -hostfile -machinefile -ppn --oversubscribe -configfile -launcher -launcher-exec --launch-timeout --proxy-cmd -timeout --grace -genv -genvlist -genvall -genvnone -env -envlist -envall -envnone -wdir -l -prepend-rank -outfile-pattern -errfile-pattern --stdin --pmi-transport -pmi-port --isolate --mem-per-rank --pids-per-rank --report --report-json --dry-run --json -v --verbose --version -h --help" -- "$cur"))
   fi
   return 0
 }

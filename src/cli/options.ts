@@ -88,6 +88,11 @@ const TABLE = [
     man: 'Place N consecutive ranks on each host before moving to the next one, whatever slot counts the host list gives.',
   },
   {
+    name: 'oversubscribe', aliases: [], group: 'placement', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,
+    help: 'allow more ranks than allocated slots',
+    man: 'Inside a batch allocation (Slurm, PBS, LSF, Grid Engine, HTCondor), allow more ranks than the allocation has slots; they wrap round-robin over its hosts. Without it, asking for more ranks than slots is an error (code allocation) that names the slot count and the variable it came from. Host lists given with -hosts or -f are not checked: there ranks wrap as in Hydra.',
+  },
+  {
     name: 'configfile', aliases: [], group: 'placement', scope: 'global', arity: 1, valueName: 'FILE', valueKind: 'path',
     origin: 'mpi', dashes: 1,
     help: 'read the MPMD segments from FILE',
@@ -98,7 +103,7 @@ const TABLE = [
     name: 'launcher', aliases: [], group: 'launch', scope: 'global', arity: 1, valueName: 'NAME', valueKind: 'choice',
     choices: ['fork', 'ssh', 'slurm'], origin: 'hydra', dashes: 1,
     help: 'how to start remote proxies: fork|ssh|slurm',
-    man: 'How the per-host proxies are started: fork (this host only), ssh, or slurm (srun, inside an allocation). rsh is accepted as another name for ssh. Without it, tsmpiexec uses fork when every host is this host and ssh otherwise.',
+    man: 'How the per-host proxies are started: fork (this host only), ssh, or slurm (srun, inside an allocation). rsh is accepted as another name for ssh. Without it, tsmpiexec uses slurm when the host list came from a Slurm allocation (SLURM_JOB_ID and SLURM_JOB_NODELIST set, no -hosts or -f), else fork when every host is this host and ssh otherwise. The slurm launcher starts each remote proxy with srun as a one-task job step on its node, sharing the allocation\'s CPUs, so Slurm accounts for it and kills it with the job.',
   },
   {
     name: 'launcher-exec', aliases: [], group: 'launch', scope: 'global', arity: 1, valueName: 'CMD', valueKind: 'text',

@@ -91,6 +91,9 @@ const INTERPRET: { [K in OptionName]: Interpret } = {
   ppn: (t, [v = ''], label) => {
     t.job.ppn = parseWholeNumber(v, label, 1);
   },
+  oversubscribe: (t) => {
+    t.job.oversubscribe = true;
+  },
   configfile: () => {
     // Read by parseArgs itself: it replaces the command line's segments.
   },

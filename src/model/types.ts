@@ -55,6 +55,8 @@ export interface JobRequest {
   /** -f hostfile path (job-wide). */
   hostfile?: string;
   ppn?: number;
+  /** --oversubscribe: more ranks than a batch allocation's slots is allowed (else an error). */
+  oversubscribe?: boolean;
   /** Job-wide environment (-genv*, -genvlist, -genvall, -genvnone). Policy defaults to all. */
   genv: EnvSpec;
   /** Default working directory for all segments (-wdir before the first segment). */

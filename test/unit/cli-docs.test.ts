@@ -50,6 +50,7 @@ const SAMPLE: Record<string, string[]> = {
   hosts: ['a,b:2'],
   f: ['hosts.txt'],
   ppn: ['2'],
+  oversubscribe: [],
   configfile: ['app.conf'],
   launcher: ['ssh'],
   'launcher-exec': ['ssh -x'],
