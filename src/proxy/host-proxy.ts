@@ -45,6 +45,8 @@ export interface HostProxyOptions {
   debug?: (line: string) => void;
   /** 'unix' only: the directory to make the socket's private directory in (default: see pmi/endpoint.ts). */
   pmiSocketBase?: string;
+  /** 'unix' only: pmiSocketBase as the ranks name it, if their view differs (a private /tmp seen via /proc/PID/root). */
+  pmiRankSocketBase?: string;
   /** 'tcp'/'unix': how long a new connection may take to say which rank it is (default 5 s). */
   pmiHandshakeTimeoutMs?: number;
 }
@@ -109,6 +111,7 @@ export class HostProxy {
       expected: local.size,
       notice: (line) => (ev.notice ? ev.notice(line) : ev.pmiError(undefined, line)),
       ...(this.o.pmiSocketBase !== undefined ? { socketBase: this.o.pmiSocketBase } : {}),
+      ...(this.o.pmiRankSocketBase !== undefined ? { rankSocketBase: this.o.pmiRankSocketBase } : {}),
       ...(this.o.pmiHandshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: this.o.pmiHandshakeTimeoutMs } : {}),
     }).then(
       (ep) => {
