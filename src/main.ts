@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from './cli/parse.js';
 import { formatError, isTsmpiError, TsmpiError, ERROR_CODES } from './util/errors.js';
 import { EXIT, exitStatus } from './run/exit-status.js';
+import { packageVersion } from './util/package-root.js';
 import { resolveHosts, defaultRankCount } from './hosts/resolve.js';
 import { isLocalHost, localNames } from './hosts/local.js';
 import { place } from './placement/place.js';
@@ -23,8 +24,7 @@ let currentJob: Job | undefined;
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 function version(): string {
-  const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  return packageVersion();
 }
 
 async function writeAll(sink: Sink, text: string): Promise<void> {
