@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Thin shim: everything lives in dist/ (built by `make build`).
-import { main } from '../dist/main.js';
+// Thin shim: everything lives in dist/bundle/ (built by `make build`).
+import { main } from '../dist/bundle/main.js';
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

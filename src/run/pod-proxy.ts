@@ -1,8 +1,8 @@
 // This host's proxy for an unprivileged user whose host allows user namespaces: a separate proxy process
 // started inside a pod (private /tmp and /dev/shm, PID namespace), driven over its stdio like a remote one.
 // Costs one more Node start-up; root needs none of this (cgroups and a joinable mount namespace).
-import { fileURLToPath } from 'node:url';
 import { podCommand } from '../isolate/index.js';
+import { binPath } from '../util/package-root.js';
 import { PodLauncher } from '../launch/pod.js';
 import { buildAssign } from './assign.js';
 import type { ProxySpec } from './job.js';
@@ -23,7 +23,7 @@ export function podPrefix(spec: ProxySpec): string[] | undefined {
 }
 
 export function podProxy(spec: ProxySpec, prefix: string[], env: Record<string, string | undefined>): ProxyHandle {
-  const bin = fileURLToPath(new URL('../../bin/tsmpiexec.js', import.meta.url));
+  const bin = binPath();
   return new RemoteProxy({
     index: spec.index,
     host: spec.host,
