@@ -5,7 +5,22 @@ import path from 'node:path';
 
 export const FIXTURE_DIR = path.resolve('build/fixtures');
 
+/** test/fixtures/pmi/*.c: plain C linked with Slurm's libpmi2 (libpmi2-0-dev); skipped when it is not installed. */
+function compilePmiFixtures(): void {
+  if (!fs.existsSync('/usr/include/slurm/pmi2.h')) return;
+  fs.mkdirSync(FIXTURE_DIR, { recursive: true });
+  const src = path.resolve('test/fixtures/pmi');
+  for (const f of fs.readdirSync(src)) {
+    if (!f.endsWith('.c')) continue;
+    const out = path.join(FIXTURE_DIR, f.slice(0, -2));
+    const input = path.join(src, f);
+    if (fs.existsSync(out) && fs.statSync(out).mtimeMs > fs.statSync(input).mtimeMs) continue;
+    execFileSync('cc', ['-O2', '-Wall', '-o', out, input, '-lpmi2'], { stdio: 'inherit' });
+  }
+}
+
 export default function setup(): void {
+  compilePmiFixtures();
   // The e2e tests check for their binaries themselves; a unit-only run needs neither MPICH nor dist/.
   try {
     execFileSync('sh', ['-c', 'command -v mpicc.mpich'], { stdio: 'ignore' });
