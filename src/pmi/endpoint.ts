@@ -316,7 +316,8 @@ export class PmiEndpoint {
     });
     this.listening = false;
     for (const c of this.conns.values()) c.sock.destroy();
-    await closedServer;
+    // Synchronously, before the first await: a remote proxy may exit right after starting close().
     if (this.socketDir !== undefined) fs.rmSync(this.socketDir, { recursive: true, force: true });
+    await closedServer;
   }
 }

@@ -255,9 +255,9 @@ export class HostProxy {
   /** The job is over here: every group was killed; dismiss the reaper, close and remove the PMI endpoint. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.opening;
-    await this.endpoint?.close();
     this.reaper?.close();
+    if (this.opening) await this.opening;
+    await this.endpoint?.close();
   }
 
   /** The PMI_PORT value ranks get (undefined with PMI_FD, or before the endpoint listens). */
