@@ -2,8 +2,9 @@
 // Where tsmpiexec spends its CPU: runs a case under `node --cpu-prof` and prints the top self-time
 // functions (and the same grouped by file), from the .cpuprofile V8 writes at exit.
 //
-//   node bench/profile.mjs [CASE ...] [--top N] [--keep]      (CASE: floor, hello-64, pmi-1024, pmi-256,
-//                                                              stdout-null, stdin-pipe; default: the first three)
+//   node bench/profile.mjs [CASE ...] [--top N] [--keep] [--bin PATH] [-- EXTRA TSMPIEXEC OPTIONS]
+//   CASE: floor, hello-64, pmi-1024, pmi-256, stdout-null, stdin-pipe (default: the first three). --bin: another
+//   tsmpiexec.js, e.g. build/bench/tsmpiexec/bin/tsmpiexec.js, the copy the last `run.mjs` measured.
 //
 // Self time of a function = the sampling intervals whose innermost frame is that function. "(program)" is
 // native code V8 cannot attribute (libuv, syscalls, the C++ side of spawn), "(garbage collector)" is GC,
@@ -28,10 +29,17 @@ const CASES = {
 const argv = process.argv.slice(2);
 let top = 15;
 let keep = false;
+let bin = path.join(ROOT, 'bin', 'tsmpiexec.js');
+let extra = [];
 const names = [];
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--top') top = Number(argv[++i]);
   else if (argv[i] === '--keep') keep = true;
+  else if (argv[i] === '--bin') bin = path.resolve(argv[++i]);
+  else if (argv[i] === '--') {
+    extra = argv.slice(i + 1);
+    break;
+  }
   else if (CASES[argv[i]]) names.push(argv[i]);
   else {
     process.stderr.write(`profile: unknown case ${argv[i]} (cases: ${Object.keys(CASES).join(', ')})\n`);
@@ -66,14 +74,37 @@ function summarise(file) {
     const f = cf.url ? short(cf.url) : cf.functionName;
     byFile.set(f, (byFile.get(f) ?? 0) + ms);
   }
+  // inclusive time of tsmpiexec's own functions (dist/): self plus everything they called
+  const children = new Map(prof.nodes.map((n) => [n.id, n.children ?? []]));
+  const incl = new Map();
+  const totalOf = (id) => {
+    if (incl.has(id)) return incl.get(id);
+    let t = self.get(id) ?? 0;
+    for (const c of children.get(id)) t += totalOf(c);
+    incl.set(id, t);
+    return t;
+  };
+  const inclusive = new Map();
+  const walk = (id, onStack) => {
+    const cf = byId.get(id).callFrame;
+    const key = cf.url.includes('/dist/') ? `${cf.functionName || '(anonymous)'} ${short(cf.url)}:${cf.lineNumber + 1}` : undefined;
+    const fresh = key !== undefined && !onStack.has(key); // count a recursive function once
+    if (fresh) {
+      inclusive.set(key, (inclusive.get(key) ?? 0) + totalOf(id));
+      onStack.add(key);
+    }
+    for (const c of children.get(id)) walk(c, onStack);
+    if (fresh) onStack.delete(key);
+  };
+  walk(prof.nodes[0].id, new Set());
   const sorted = (m) => [...m].sort((a, b) => b[1] - a[1]);
-  return { total, functions: sorted(fn), files: sorted(byFile) };
+  return { total, functions: sorted(fn), files: sorted(byFile), inclusive: sorted(inclusive) };
 }
 
 for (const name of names) {
   const c = CASES[name];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsmpiprof-'));
-  const cmd = [process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, path.join(ROOT, 'bin', 'tsmpiexec.js'), ...c.args];
+  const cmd = [process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, bin, ...extra, ...c.args];
   const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
   const shell = `${c.stdinCmd ? `${c.stdinCmd} | ` : ''}exec ${cmd.map(q).join(' ')}${c.stdout === 'null' ? ' >/dev/null' : ' >/dev/null'}`;
   const t0 = process.hrtime.bigint();
@@ -87,9 +118,11 @@ for (const name of names) {
   }
   const s = summarise(path.join(dir, files[0]));
   const pct = (ms) => `${((100 * ms) / s.total).toFixed(1).padStart(5)}%`;
-  console.log(`\n## ${name}: tsmpiexec ${c.args.join(' ').replace(B + '/', '')} — wall ${wall.toFixed(0)} ms, profiled ${s.total.toFixed(0)} ms`);
+  console.log(`\n## ${name}: tsmpiexec ${[...extra, ...c.args].join(' ').replace(B + '/', '')} — wall ${wall.toFixed(0)} ms, profiled ${s.total.toFixed(0)} ms`);
   console.log(`\ntop ${top} self time:`);
   for (const [k, ms] of s.functions.slice(0, top)) console.log(`  ${ms.toFixed(1).padStart(8)} ms ${pct(ms)}  ${k}`);
+  console.log(`\ntop ${top} tsmpiexec functions by inclusive time (self + callees):`);
+  for (const [k, ms] of s.inclusive.slice(0, top)) console.log(`  ${ms.toFixed(1).padStart(8)} ms ${pct(ms)}  ${k}`);
   console.log(`\nby file:`);
   for (const [k, ms] of s.files.slice(0, 10)) console.log(`  ${ms.toFixed(1).padStart(8)} ms ${pct(ms)}  ${k}`);
   if (keep) console.log(`\n(profile kept: ${path.join(dir, files[0])}; open it in Chrome DevTools → Performance)`);
