@@ -1,5 +1,6 @@
 // PMI transports end to end through bin/tsmpiexec, with real third-party clients: MPICH 4.0.2 over -pmi-port,
-// Slurm's libpmi2 (PMI-2) over the default PMI_FD and over TCP, `tsmpiexec pmi-check` over fd, tcp and unix; and
+// Slurm's libpmi2 (PMI-2) over the default PMI_FD and over TCP, `tsmpiexec pmi-check` over fd, tcp and unix (and
+// under mpiexec.hydra, so the checker is not only checked against our own server); and
 // the hardened endpoints: a process running as nobody is refused on the TCP port and cannot even reach the UNIX
 // socket, garbage and over-long lines from our own uid are dropped, and the job is unaffected by all of it.
 // Jobs that must stay up while a test probes their endpoint hold rank 1 back (before it connects) until the test
@@ -15,6 +16,7 @@ import { BIN, FIX, killLive, leftovers, runTsmpiexec, type RunOptions, type RunR
 
 const fx = (name: string): string => path.join(FIX, name);
 const isRoot = process.getuid?.() === 0;
+const hasHydra = ['/usr/bin/mpiexec.hydra', '/usr/local/bin/mpiexec.hydra'].some((p) => fs.existsSync(p));
 /** No PMI variables from whatever runs the tests. */
 const NO_OUTER_PMI = { PMI_FD: '', PMI_PORT: '', PMI_ID: '', PMI_RANK: '', PMI_SIZE: '' };
 let markers: string[] = [];
@@ -186,6 +188,22 @@ describe('tsmpiexec pmi-check', () => {
     const r = await run(['-n', '1', process.execPath, BIN, 'pmi-check', '--timeout', '2', ':', '-n', '1', 'true'], { timeoutMs: 60_000 });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/tsmpiexec pmi-check: rank 0 on \S+: FAILED in barrier: no PMI reply within 2000 ms/);
+  });
+
+  it.runIf(hasHydra)('agrees with MPICH\'s own launcher (mpiexec.hydra), over PMI_FD and -pmi-port', async () => {
+    for (const extra of [[], ['-pmi-port']]) {
+      const marker = `pmi-check-hydra-${process.pid}-${extra.length}`;
+      markers.push(marker);
+      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile('mpiexec.hydra', [...extra, '-n', '3', process.execPath, BIN, 'pmi-check'], { timeout: 60_000, killSignal: 'SIGKILL', env: { ...process.env, ...NO_OUTER_PMI, TSMPI_TEST_RUN: marker } }, (err, stdout, stderr) => {
+          const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+          resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+        });
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^pmi-check: rank 2 of 3 on \\S+ \\(pid \\d+, ${extra.length ? 'PMI_PORT tcp' : 'PMI_FD'}\\)`, 'm'));
+      expect(r.stdout).toMatch(/^pmi-check: OK: 3 ranks/m);
+    }
   });
 
   it('documents itself and refuses to run outside a job', async () => {
