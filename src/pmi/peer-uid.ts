@@ -164,6 +164,7 @@ export async function checkTcpPeer(peer: Endpoint, us: Endpoint, deps: PeerCheck
     }
     readable++;
     found.push(...findPeerRow(parseTcpTable(text), t.peer, t.us));
+    if (found.length > 0) break; // an IPv4 client is in one table or the other, not both
   }
   if (readable === 0) return { ok: false, reason: `cannot read ${tables.map((t) => t.path).join(' or ')}` };
   if (found.length === 0) return { ok: false, reason: 'peer socket not found in /proc/net/tcp (not a local process, or gone)' };
@@ -171,6 +172,43 @@ export async function checkTcpPeer(peer: Endpoint, us: Endpoint, deps: PeerCheck
   const verdicts = found.map((r) => judgeRow(r, deps));
   const bad = verdicts.find((v) => !v.ok);
   return bad ?? (verdicts[0] as PeerVerdict);
+}
+
+/**
+ * Share table reads between connections accepted in a burst (1000 ranks connecting at once must not mean 1000
+ * reads of a table with 2000 rows). A caller only ever joins a read that STARTS after its call: a read already
+ * under way may have looked at the table before the caller's connection existed.
+ */
+export function coalesceReads(read: (path: string) => Promise<string>): (path: string) => Promise<string> {
+  const state = new Map<string, { inFlight: Promise<string> | undefined; next: Promise<string> | undefined }>();
+  return (path) => {
+    let s = state.get(path);
+    if (!s) {
+      s = { inFlight: undefined, next: undefined };
+      state.set(path, s);
+    }
+    const st = s;
+    const start = (): Promise<string> => {
+      const r = read(path);
+      st.inFlight = r;
+      const clear = (): void => {
+        if (st.inFlight === r) st.inFlight = undefined;
+      };
+      r.then(clear, clear);
+      return r;
+    };
+    if (st.inFlight === undefined) return start();
+    if (st.next === undefined) {
+      st.next = st.inFlight.then(
+        () => undefined,
+        () => undefined,
+      ).then(() => {
+        st.next = undefined;
+        return start();
+      });
+    }
+    return st.next;
+  };
 }
 
 /** Whether /proc/self/uid_map says we are in the initial user namespace. */
@@ -197,5 +235,5 @@ export function systemPeerDeps(): PeerCheckDeps {
     initialUserNs = false;
   }
   const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
-  return { readFile: (p) => fs.promises.readFile(p, 'utf8'), uid, overflowUid, initialUserNs };
+  return { readFile: coalesceReads((p) => fs.promises.readFile(p, 'utf8')), uid, overflowUid, initialUserNs };
 }

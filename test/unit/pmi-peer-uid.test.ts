@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   checkTcpPeer,
+  coalesceReads,
   findPeerRow,
   ipv6Bytes,
   isInitialUserNs,
@@ -116,6 +117,39 @@ describe('the table and the rule', () => {
     expect(isInitialUserNs('         0          0 4294967295\n')).toBe(true);
     expect(isInitialUserNs('         0       1000          1\n')).toBe(false);
     expect(isInitialUserNs('0 0 4294967295\n1 1 1\n')).toBe(false);
+  });
+});
+
+describe('table reads shared by a burst of connections', () => {
+  it('gives every caller a read that started after its call, sharing the next one', async () => {
+    const started: Array<{ n: number; finish: (text: string) => void; fail: (e: Error) => void }> = [];
+    const read = coalesceReads(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          started.push({ n: started.length + 1, finish: resolve, fail: reject });
+        }),
+    );
+    const a = read('/proc/net/tcp');
+    expect(started).toHaveLength(1);
+    const b = read('/proc/net/tcp');
+    const c = read('/proc/net/tcp');
+    expect(started).toHaveLength(1); // b and c must not join read 1, which may predate their connections
+    started[0]?.finish('one');
+    expect(await a).toBe('one');
+    await new Promise((r) => setImmediate(r));
+    expect(started).toHaveLength(2);
+    started[1]?.fail(new Error('EIO'));
+    await expect(b).rejects.toThrow('EIO');
+    await expect(c).rejects.toThrow('EIO');
+    const d = read('/proc/net/tcp');
+    expect(started).toHaveLength(3);
+    started[2]?.finish('three');
+    expect(await d).toBe('three');
+    // another table has its own schedule
+    const e = read('/proc/net/tcp6');
+    expect(started).toHaveLength(4);
+    started[3]?.finish('six');
+    expect(await e).toBe('six');
   });
 });
 
