@@ -7,6 +7,7 @@ import { ERROR_CODES, TsmpiError } from '../util/errors.js';
 import { shQuote } from './pod-argv.js';
 import type { IsolationDeps } from './types.js';
 import { wrapArgv } from './wrapper.js';
+import { keepBindLines, keepOpenLines } from './keep-visible.js';
 
 const READY_DEADLINE_MS = 5000;
 
@@ -20,6 +21,8 @@ export interface HolderInput {
   /** cgroup.procs files the holder joins before unshare. */
   join: string[];
   tmpfsSize?: number;
+  /** Host /tmp and /dev/shm entries the ranks need, bound back over the private tmpfs (keep-visible.ts). */
+  keep?: string[];
 }
 
 export interface Holder {
@@ -35,9 +38,12 @@ export interface Holder {
 /** The holder's argv (pure): join cgroups, then pdeathsig, then a private mount namespace with the tmpfs mounts. */
 export function holderArgv(i: HolderInput): string[] {
   const opts = `mode=0700,uid=${i.uid},gid=${i.gid},nosuid,nodev${i.tmpfsSize !== undefined ? `,size=${i.tmpfsSize}` : ''}`;
+  const keep = i.keep ?? [];
   const script = [
+    ...keepOpenLines(keep),
     `mount -t tmpfs -o ${opts} ${shQuote(`tsmpiexec-${i.jobId}-tmp`)} /tmp`,
     `mount -t tmpfs -o ${opts} ${shQuote(`tsmpiexec-${i.jobId}-shm`)} /dev/shm`,
+    ...keepBindLines(keep),
     'echo ready',
     'exec sleep infinity',
   ].join(' && ');

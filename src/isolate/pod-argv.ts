@@ -2,6 +2,7 @@
 // a private /tmp and /dev/shm, dying with its parent. Unprivileged namespaces cannot be entered later
 // (isolation.md §2.1), so the proxy re-execs itself through this and spawns every rank from inside.
 import type { PodTool } from './types.js';
+import { keepBindLines, keepOpenLines } from './keep-visible.js';
 
 export const POD_ENV = 'TSMPIEXEC_POD';
 
@@ -13,6 +14,8 @@ export interface PodArgvInput {
   gid: number;
   /** tmpfs size in bytes for /tmp and /dev/shm (undefined: kernel default, half of RAM). */
   tmpfsSize?: number;
+  /** Host /tmp and /dev/shm entries bound back over the private tmpfs (keep-visible.ts). */
+  keep?: string[];
 }
 
 export function shQuote(s: string): string {
@@ -27,6 +30,7 @@ function bwrapArgv(bwrap: string, i: PodArgvInput): string[] {
     '--dev-bind', '/', '/', '--proc', '/proc',
     ...size, '--perms', '0700', '--tmpfs', '/tmp',
     ...size, '--perms', '0700', '--tmpfs', '/dev/shm',
+    ...(i.keep ?? []).flatMap((e) => ['--bind', e, e]),
     '--setenv', POD_ENV, i.jobId, '--setenv', 'TMPDIR', '/tmp', '--',
   ];
 }
@@ -41,8 +45,11 @@ function bwrapArgv(bwrap: string, i: PodArgvInput): string[] {
  */
 function unshareArgv(setpriv: string, unshare: string, i: PodArgvInput): string[] {
   const size = i.tmpfsSize !== undefined ? `,size=${i.tmpfsSize}` : '';
+  const keep = i.keep ?? [];
   const script = [
+    ...keepOpenLines(keep).map((l) => `${l} || exit 125`),
     `mount -t tmpfs -o mode=0700${size} tsmpiexec-${i.jobId}-tmp /tmp && mount -t tmpfs -o mode=0700${size} tsmpiexec-${i.jobId}-shm /dev/shm || exit 125`,
+    ...keepBindLines(keep).map((l) => `${l} || exit 125`),
     `${POD_ENV}=${shQuote(i.jobId)} TMPDIR=/tmp ${shQuote(unshare)} --user --map-user=${i.uid} --map-group=${i.gid} -- "$@"`,
     'exit $?',
   ].join('\n');

@@ -180,6 +180,7 @@ function offIsolation(): Isolation {
 }
 
 import { sweepStaleJobs } from './janitor.js';
+import { keepEntries } from './keep-visible.js';
 
 export async function setupIsolation(req: IsolationRequest, depsIn?: Partial<IsolationDeps>): Promise<Isolation> {
   validateRequest(req);
@@ -195,7 +196,12 @@ export async function setupIsolation(req: IsolationRequest, depsIn?: Partial<Iso
   let tmpdir: string | undefined;
   let effective = plan;
   try {
-    if (plan.tmpMethod === 'holder') {
+    const keep = keepEntries(req.keepVisible ?? []);
+    if (plan.tmpMethod === 'holder' && !keep.ok) {
+      if (req.mode === 'strict') throw new TsmpiError(ERROR_CODES.ISOLATION, `strict isolation: no private /tmp on ${req.host}: ${keep.reason}`, { culprit: req.host, hint: 'run the job from a directory outside /tmp, or use --isolate auto' });
+      notes.push(`no private /tmp (${keep.reason}): TMPDIR is a 0700 per-job directory`);
+      effective = { ...plan, tmp: 'tmpdir', tmpMethod: 'tmpdir' };
+    } else if (plan.tmpMethod === 'holder') {
       try {
         holder = await startHolder(deps, {
           sh: caps.tools.sh,
@@ -206,6 +212,7 @@ export async function setupIsolation(req: IsolationRequest, depsIn?: Partial<Iso
           gid: deps.gid,
           join: plan.holderJoin,
           ...(plan.tmpfsSize !== undefined ? { tmpfsSize: plan.tmpfsSize } : {}),
+          keep: keep.ok ? keep.entries : [],
         });
       } catch (e) {
         if (req.mode === 'strict') throw e;
@@ -250,6 +257,11 @@ export function podCommand(req: IsolationRequest, depsIn?: Partial<IsolationDeps
     }
     return undefined;
   }
+  const keep = keepEntries(req.keepVisible ?? []);
+  if (!keep.ok) {
+    if (req.mode === 'strict') throw new TsmpiError(ERROR_CODES.ISOLATION, `strict isolation: no private /tmp on ${req.host}: ${keep.reason}`, { culprit: req.host, hint: 'run the job from a directory outside /tmp, or use --isolate auto' });
+    return undefined;
+  }
   const size = req.limits.memPerRankBytes !== undefined ? req.limits.memPerRankBytes * Math.max(1, req.ranks.length) : undefined;
-  return podArgv({ tool: caps.pod.tool, tools: caps.tools, jobId: req.jobId, uid: caps.uid, gid: caps.gid, ...(size !== undefined ? { tmpfsSize: size } : {}) });
+  return podArgv({ keep: keep.entries, tool: caps.pod.tool, tools: caps.tools, jobId: req.jobId, uid: caps.uid, gid: caps.gid, ...(size !== undefined ? { tmpfsSize: size } : {}) });
 }

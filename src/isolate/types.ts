@@ -14,6 +14,8 @@ export interface IsolationRequest {
   ranks: number[];
   /** Inside Slurm/HTCondor/PBS...: no systemd-run, never leave our own subtree. */
   inBatch: boolean;
+  /** Paths the ranks need from the host (programs, working directories): a private /tmp must not hide them. */
+  keepVisible?: string[];
 }
 
 /** Accounting for one rank or one host. null = this host cannot measure it (never a fake 0). */

@@ -57,6 +57,7 @@ export class IsolatedProxy {
         limits: { memPerRankBytes: c.memPerRankBytes, pidsPerRank: c.pidsPerRank },
         ranks: o.launches.map((l) => l.rank),
         inBatch: c.inBatch,
+        keepVisible: [...new Set(o.launches.flatMap((l) => [l.file, l.cwd]))],
       });
     } catch (e) {
       c.failed(isTsmpiError(e) ? `${e.message}${e.hint ? ` (${e.hint})` : ''}` : `isolation setup failed: ${(e as Error).message}`);

@@ -19,6 +19,7 @@ export function podPrefix(spec: ProxySpec): string[] | undefined {
     limits: { memPerRankBytes: spec.containment.memPerRankBytes, pidsPerRank: spec.containment.pidsPerRank },
     ranks: spec.launches.map((l) => l.rank),
     inBatch: spec.containment.inBatch,
+    keepVisible: [...new Set(spec.launches.flatMap((l) => [l.file, l.cwd]))],
   });
 }
 

@@ -156,6 +156,22 @@ describe.runIf(isRoot)('containment as root (hybrid cgroups here)', () => {
     expect(await leftovers(ra.marker)).toEqual([]);
   });
 
+  it('keeps a program and working directory under the host /tmp visible inside the private /tmp', async () => {
+    const dir = fs.mkdtempSync(path.join('/tmp', 'tsmpi-ws-'));
+    try {
+      fs.copyFileSync(path.resolve('build/fixtures/hello'), path.join(dir, 'hello'));
+      fs.chmodSync(path.join(dir, 'hello'), 0o755);
+      const r = await run(['-n', '2', './hello'], { cwd: dir });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('hello from rank 1 of 2');
+      expect(r.stderr).toBe('');
+      const ls = await run(['-n', '1', 'sh', '-c', 'ls /tmp'], { cwd: dir });
+      expect(ls.stdout.trim()).toBe(path.basename(dir));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('--isolate off runs without cgroups; strict succeeds where isolation is available', async () => {
     const off = await run(['--isolate', 'off', '-n', '1', 'sh', '-c', 'cat /proc/self/cgroup']);
     expect(off.stdout).not.toContain('tsmpiexec-');

@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { keepBindLines, keepEntries, keepOpenLines, MAX_KEEP } from '../../src/isolate/keep-visible.js';
+
+describe('host /tmp entries a private /tmp must keep visible', () => {
+  it('keeps the top-level entry of programs and working directories under /tmp and /dev/shm', () => {
+    expect(keepEntries(['/usr/bin/true', '/tmp/ci/build/app', '/tmp/ci', '/tmp/x.out', '/dev/shm/seg'])).toEqual({
+      ok: true,
+      entries: ['/dev/shm/seg', '/tmp/ci', '/tmp/x.out'],
+    });
+    expect(keepEntries(['/home/u/app', '/tmpfoo/x'])).toEqual({ ok: true, entries: [] });
+  });
+  it('gives up when the job runs in /tmp itself or needs too many entries', () => {
+    expect(keepEntries(['/tmp'])).toEqual({ ok: false, reason: 'the job runs in /tmp itself' });
+    const many = Array.from({ length: MAX_KEEP + 1 }, (_, i) => `/tmp/d${i}`);
+    expect(keepEntries(many).ok).toBe(false);
+  });
+  it('opens each entry before the tmpfs and binds it back after, without path canonicalisation', () => {
+    expect(keepOpenLines(['/tmp/a b'])).toEqual([`exec 3<'/tmp/a b'`]);
+    expect(keepBindLines(['/tmp/a'])[0]).toContain('mount --no-canonicalize --bind /proc/self/fd/3 /tmp/a');
+  });
+});
