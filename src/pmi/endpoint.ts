@@ -93,6 +93,15 @@ function privateDirUsable(dir: string, uid: number): boolean {
   }
 }
 
+function rootOnlyDir(dir: string): boolean {
+  try {
+    const st = fs.lstatSync(dir);
+    return st.isDirectory() && st.uid === 0 && (st.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
+}
+
 /** Where the UNIX socket's private directory goes, best first (see the module header for why). */
 export function socketBaseCandidates(env: Record<string, string | undefined>, uid: number = uidNow()): string[] {
   const out: string[] = [];
@@ -100,6 +109,8 @@ export function socketBaseCandidates(env: Record<string, string | undefined>, ui
   if (xdg !== undefined && xdg !== '' && privateDirUsable(xdg, uid)) out.push(xdg);
   const runUser = `/run/user/${uid}`;
   if (!out.includes(runUser) && privateDirUsable(runUser, uid)) out.push(runUser);
+  // root without a runtime dir: /run (root-owned, not world-writable) is outside the private /tmp too
+  if (uid === 0 && rootOnlyDir('/run')) out.push('/run');
   out.push(os.tmpdir());
   return out;
 }
