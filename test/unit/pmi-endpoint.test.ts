@@ -292,13 +292,14 @@ describe('PMI_PORT over a UNIX socket', () => {
     expect(fs.readdirSync(deep)).toEqual([]);
   });
 
-  it('prefers a usable $XDG_RUNTIME_DIR, then /run/user/<uid>, then the temp dir', () => {
+  it('prefers a usable $XDG_RUNTIME_DIR, then /run/user/<uid>, then /run for root, then the temp dir', () => {
     const uid = process.getuid?.() ?? 0;
     const good = tmpBase(0o700);
     const loose = tmpBase(0o777);
     const runUser = `/run/user/${uid}`;
     const hasRunUser = fs.existsSync(runUser);
-    const tail = [...(hasRunUser ? [runUser] : []), os.tmpdir()];
+    const runRoot = uid === 0 && fs.statSync('/run').uid === 0 && (fs.statSync('/run').mode & 0o022) === 0;
+    const tail = [...(hasRunUser ? [runUser] : []), ...(runRoot ? ['/run'] : []), os.tmpdir()];
     expect(socketBaseCandidates({ XDG_RUNTIME_DIR: good }, uid)).toEqual([good, ...tail.filter((d) => d !== good)]);
     expect(socketBaseCandidates({ XDG_RUNTIME_DIR: loose }, uid)).toEqual(tail);
     expect(socketBaseCandidates({ XDG_RUNTIME_DIR: 'relative/dir' }, uid)).toEqual(tail);
