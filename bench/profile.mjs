@@ -3,6 +3,7 @@
 // functions (and the same grouped by file), from the .cpuprofile V8 writes at exit.
 //
 //   node bench/profile.mjs [CASE ...] [--top N] [--keep] [--bin PATH] [-- EXTRA TSMPIEXEC OPTIONS]
+//   node bench/profile.mjs --read FILE.cpuprofile [--top N]      (summarise a profile taken by hand)
 //   CASE: floor, hello-64, pmi-1024, pmi-256, stdout-null, stdin-pipe (default: the first three). --bin: another
 //   tsmpiexec.js, e.g. build/bench/tsmpiexec/bin/tsmpiexec.js, the copy the last `run.mjs` measured.
 //
@@ -32,10 +33,12 @@ let keep = false;
 let bin = path.join(ROOT, 'bin', 'tsmpiexec.js');
 let extra = [];
 const names = [];
+const reads = [];
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--top') top = Number(argv[++i]);
   else if (argv[i] === '--keep') keep = true;
   else if (argv[i] === '--bin') bin = path.resolve(argv[++i]);
+  else if (argv[i] === '--read') reads.push(argv[++i]);
   else if (argv[i] === '--') {
     extra = argv.slice(i + 1);
     break;
@@ -46,7 +49,7 @@ for (let i = 0; i < argv.length; i++) {
     process.exit(2);
   }
 }
-if (names.length === 0) names.push('floor', 'hello-64', 'pmi-1024');
+if (names.length === 0 && reads.length === 0) names.push('floor', 'hello-64', 'pmi-1024');
 
 const short = (url) => {
   if (!url) return '';
@@ -101,6 +104,19 @@ function summarise(file) {
   return { total, functions: sorted(fn), files: sorted(byFile), inclusive: sorted(inclusive) };
 }
 
+function print(title, s) {
+  const pct = (ms) => `${((100 * ms) / s.total).toFixed(1).padStart(5)}%`;
+  console.log(`\n## ${title}, profiled ${s.total.toFixed(0)} ms`);
+  console.log(`\ntop ${top} self time:`);
+  for (const [k, ms] of s.functions.slice(0, top)) console.log(`  ${ms.toFixed(1).padStart(8)} ms ${pct(ms)}  ${k}`);
+  console.log(`\ntop ${top} tsmpiexec functions by inclusive time (self + callees):`);
+  for (const [k, ms] of s.inclusive.slice(0, top)) console.log(`  ${ms.toFixed(1).padStart(8)} ms ${pct(ms)}  ${k}`);
+  console.log(`\nby file:`);
+  for (const [k, ms] of s.files.slice(0, 10)) console.log(`  ${ms.toFixed(1).padStart(8)} ms ${pct(ms)}  ${k}`);
+}
+
+for (const f of reads) print(f, summarise(f));
+
 for (const name of names) {
   const c = CASES[name];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsmpiprof-'));
@@ -117,14 +133,7 @@ for (const name of names) {
     continue;
   }
   const s = summarise(path.join(dir, files[0]));
-  const pct = (ms) => `${((100 * ms) / s.total).toFixed(1).padStart(5)}%`;
-  console.log(`\n## ${name}: tsmpiexec ${[...extra, ...c.args].join(' ').replace(B + '/', '')} — wall ${wall.toFixed(0)} ms, profiled ${s.total.toFixed(0)} ms`);
-  console.log(`\ntop ${top} self time:`);
-  for (const [k, ms] of s.functions.slice(0, top)) console.log(`  ${ms.toFixed(1).padStart(8)} ms ${pct(ms)}  ${k}`);
-  console.log(`\ntop ${top} tsmpiexec functions by inclusive time (self + callees):`);
-  for (const [k, ms] of s.inclusive.slice(0, top)) console.log(`  ${ms.toFixed(1).padStart(8)} ms ${pct(ms)}  ${k}`);
-  console.log(`\nby file:`);
-  for (const [k, ms] of s.files.slice(0, 10)) console.log(`  ${ms.toFixed(1).padStart(8)} ms ${pct(ms)}  ${k}`);
+  print(`${name}: tsmpiexec ${[...extra, ...c.args].join(' ').replace(B + '/', '')} — wall ${wall.toFixed(0)} ms${r.status === 0 ? '' : ` (FAILED: exit ${r.status ?? r.signal})`}`, s);
   if (keep) console.log(`\n(profile kept: ${path.join(dir, files[0])}; open it in Chrome DevTools → Performance)`);
   else fs.rmSync(dir, { recursive: true, force: true });
 }
