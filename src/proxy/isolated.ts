@@ -5,6 +5,7 @@
 // start and replays signals that arrive meanwhile.
 import type { HostUsage, RankOutcome } from '../model/types.js';
 import { setupIsolation, type Isolation, type IsolationMode } from '../isolate/index.js';
+import { ownerTag } from '../isolate/janitor.js';
 import { HostProxy, type HostProxyOptions } from './host-proxy.js';
 import { isTsmpiError } from '../util/errors.js';
 
@@ -51,7 +52,7 @@ export class IsolatedProxy {
     try {
       this.iso = await setupIsolation({
         // the owner's pid in the name lets a later job sweep what a killed proxy left (isolate/janitor.ts)
-        jobId: `p${process.pid}-${c.jobId}`,
+        jobId: `${ownerTag()}-${c.jobId}`,
         host: o.host,
         mode: c.mode,
         limits: { memPerRankBytes: c.memPerRankBytes, pidsPerRank: c.pidsPerRank },

@@ -19,3 +19,13 @@ describe('host /tmp entries a private /tmp must keep visible', () => {
     expect(keepBindLines(['/tmp/a'])[0]).toContain('mount --no-canonicalize --bind /proc/self/fd/3 /tmp/a');
   });
 });
+
+import { ownerTag } from '../../src/isolate/janitor.js';
+
+describe('job cgroup owner tag', () => {
+  it('names pid, pid namespace and start time, so other namespaces are never swept', () => {
+    const tag = ownerTag();
+    expect(tag).toMatch(new RegExp(`^p${process.pid}_\\d+_\\d+$`));
+    expect(tag).not.toMatch(/_0_|_0$/);
+  });
+});
