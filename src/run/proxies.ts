@@ -2,6 +2,9 @@
 import { fileURLToPath } from 'node:url';
 import type { JobRequest } from '../model/types.js';
 import { isLocalHost } from '../hosts/local.js';
+import type { BatchAllocation } from '../hosts/batch/types.js';
+import type { Launcher } from '../launch/launcher.js';
+import { SlurmLauncher } from '../launch/slurm.js';
 import { SshLauncher } from '../launch/ssh.js';
 import { localProxy, type ProxySpec } from './job.js';
 import { Gate, RemoteProxy } from './remote-proxy.js';
@@ -13,10 +16,24 @@ export function proxyArgv(req: JobRequest): string[] {
   return [process.execPath, fileURLToPath(new URL('../../bin/tsmpiexec.js', import.meta.url)), 'proxy'];
 }
 
-/** In-process proxies for this host, ssh-launched ones for the others. */
-export function remoteProxyFactory(req: JobRequest, names: Set<string>, env: NodeJS.ProcessEnv): (spec: ProxySpec) => ProxyHandle {
-  const launcher = new SshLauncher(req.launcherExec);
-  const gate = new Gate(8);
+/** How remote proxies are started: over ssh, or as srun steps of the Slurm allocation `allocation`. */
+export type RemoteLaunch = { kind: 'ssh' } | { kind: 'slurm'; jobId: string; allocation?: BatchAllocation };
+
+function makeLauncher(req: JobRequest, how: RemoteLaunch): { launcher: Launcher; gate: Gate } {
+  if (how.kind === 'ssh') return { launcher: new SshLauncher(req.launcherExec), gate: new Gate(8) }; // sshd's MaxStartups
+  const cpus = how.allocation?.system === 'Slurm' ? how.allocation.cpusPerHost : undefined;
+  const o = { jobId: how.jobId, ...(req.launcherExec ? { exec: req.launcherExec } : {}), ...(cpus ? { cpusPerHost: cpus } : {}) };
+  return { launcher: new SlurmLauncher(o), gate: new Gate(16) }; // each srun is one step request to slurmctld
+}
+
+/** In-process proxies for this host, launched ones (ssh, or srun inside Slurm) for the others. */
+export function remoteProxyFactory(
+  req: JobRequest,
+  names: Set<string>,
+  env: NodeJS.ProcessEnv,
+  how: RemoteLaunch = { kind: 'ssh' },
+): (spec: ProxySpec) => ProxyHandle {
+  const { launcher, gate } = makeLauncher(req, how);
   const argv = proxyArgv(req);
   return (spec) => {
     if (isLocalHost(spec.host, names)) return localProxy(spec);
