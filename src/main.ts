@@ -7,13 +7,14 @@ import { parseArgs } from './cli/parse.js';
 import { formatError, isTsmpiError, TsmpiError, ERROR_CODES } from './util/errors.js';
 import { EXIT, exitStatus } from './run/exit-status.js';
 import { packageVersion } from './util/package-root.js';
-import { resolveHosts, defaultRankCount } from './hosts/resolve.js';
+import { resolveHosts, defaultRankCount, checkSlots, describeHosts, defaultLauncher } from './hosts/resolve.js';
+import { isSlurmTaskVar } from './launch/slurm.js';
 import { isLocalHost, localNames } from './hosts/local.js';
 import { place } from './placement/place.js';
 import { fdSink, fileSink, type Sink } from './io/sink.js';
 import { fdSource } from './io/stdin.js';
 import { Job, localProxy } from './run/job.js';
-import { remoteProxyFactory } from './run/proxies.js';
+import { remoteProxyFactory, type RemoteLaunch } from './run/proxies.js';
 import { failureSummary, placementJson, placementTable } from './report/summary.js';
 import { usageJson, usageTable } from './report/usage.js';
 import type { JobRequest } from './model/types.js';
@@ -34,24 +35,36 @@ async function writeAll(sink: Sink, text: string): Promise<void> {
 
 async function runJob(req: JobRequest, out: Sink, err: Sink): Promise<number> {
   const env = process.env;
-  const { hosts, source } = resolveHosts(req, { readFile: (p) => fs.readFileSync(p, 'utf8') });
+  const resolved = resolveHosts(req, { readFile: (p) => fs.readFileSync(p, 'utf8'), env });
+  const { hosts, source } = resolved;
   const kvsname = `kvs_${process.pid}_${randomBytes(4).toString('hex')}`;
   const plan = place({ request: req, hosts, hostSource: source, kvsname, defaultNp: defaultRankCount(hosts, req.ppn) });
+  checkSlots(plan.size, resolved, req.oversubscribe === true);
+  if (req.verbose) err.write(Buffer.from(`tsmpiexec: ${describeHosts(resolved)}\n`));
   if (req.dryRun) {
     await writeAll(out, req.json ? placementJson(plan) : placementTable(plan));
     return EXIT.OK;
   }
   const names = localNames();
   const remote = plan.proxies.filter((p) => !isLocalHost(p.host, names));
-  const launcher = req.launcher ?? (remote.length > 0 ? 'ssh' : 'fork');
+  const launcher = req.launcher ?? defaultLauncher(resolved, env, remote.length > 0);
+  let how: RemoteLaunch = { kind: 'ssh' };
+  const launcherEnv = { ...env };
   if (launcher === 'slurm') {
-    throw new TsmpiError(ERROR_CODES.LAUNCH, 'the slurm launcher is not available in this version', {
-      culprit: '-launcher slurm',
-      hint: 'use -launcher ssh, or run tsmpiexec on one node',
-      exitStatus: EXIT.LAUNCH_FAILED,
-    });
+    const jobId = env.SLURM_JOB_ID || env.SLURM_JOBID;
+    if (!jobId) {
+      throw new TsmpiError(ERROR_CODES.ALLOCATION, '-launcher slurm starts proxies inside a Slurm allocation, and SLURM_JOB_ID is not set', {
+        culprit: '-launcher slurm',
+        hint: 'run tsmpiexec inside sbatch or salloc, or use -launcher ssh',
+        exitStatus: EXIT.LAUNCH_FAILED,
+      });
+    }
+    how = resolved.allocation ? { kind: 'slurm', jobId, allocation: resolved.allocation } : { kind: 'slurm', jobId };
+    // srun keeps the full environment (launcherEnv); ranks must not see the task and step variables of the
+    // srun or batch step that started us (SLURM_PROCID=0 in every rank, the outer srun's address, ...)
+    for (const k of Object.keys(env)) if (isSlurmTaskVar(k)) delete env[k];
   }
-  const makeProxy = launcher === 'fork' ? localProxy : remoteProxyFactory(req, names, env);
+  const makeProxy = launcher === 'fork' ? localProxy : remoteProxyFactory(req, names, launcherEnv, how);
   if (req.verbose) {
     err.write(Buffer.from(`tsmpiexec: ${plan.size} ranks on ${plan.proxies.length} host(s) [${plan.proxies.map((p) => `${p.host}:${p.ranks.length}`).join(' ')}], launcher ${launcher}, PMI over ${req.pmiTransport === 'fd' ? 'PMI_FD' : `PMI_PORT (${req.pmiTransport})`}, mapping ${plan.processMapping || '(none)'}\n`));
   }
