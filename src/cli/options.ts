@@ -118,6 +118,17 @@ const TABLE = [
     man: 'Bound the launch: a proxy that has not answered SECONDS after its launcher (ssh) started is reported by host name, with the launcher\'s own last error line, and the whole job is torn down with the launch-failure status. Hydra waits forever here.',
   },
   {
+    name: 'tree-width', aliases: [], group: 'launch', scope: 'global', arity: 1, valueName: 'K', valueKind: 'int',
+    default: '32', origin: 'tsmpiexec', dashes: 2,
+    help: 'ssh launch tree fan-out',
+    man: 'With the ssh launcher, the controller starts at most K proxies itself; each of them starts up to K more from its own host, and so on, so a long host list does not serialize on one ssh client (the hosts must be able to ssh to each other). With at most K remote hosts the launch is flat.',
+  },
+  {
+    name: 'no-tree', aliases: [], group: 'launch', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,
+    help: 'start every proxy from this host',
+    man: 'Start every remote proxy from this host (a flat launch with bounded concurrency), whatever --tree-width says.',
+  },
+  {
     name: 'proxy-cmd', aliases: [], group: 'launch', scope: 'global', arity: 1, valueName: 'CMD', valueKind: 'text',
     origin: 'tsmpiexec', dashes: 2,
     help: 'command starting tsmpiexec on remote hosts',
@@ -256,6 +267,17 @@ const TABLE = [
     origin: 'tsmpiexec', dashes: 2,
     help: 'write the usage report as JSON to FILE',
     man: 'Write the usage report to FILE as JSON: an object with "version" (1), "ranks" (one object per rank with rank, host, exit_code, signal, cpu_user_s, cpu_sys_s, mem_peak_bytes, io_read_bytes, io_write_bytes, pids_peak, oom_killed) and "hosts" (one object per host with host, cgroup, tmp, cpu_user_s, cpu_sys_s, mem_peak_bytes, io_read_bytes, io_write_bytes). Unmeasurable figures are null. The file is created mode 0600.',
+  },
+  {
+    name: 'report-html', aliases: [], group: 'reporting', scope: 'global', arity: 1, valueName: 'FILE', valueKind: 'path',
+    origin: 'tsmpiexec', dashes: 2,
+    help: 'write a self-contained HTML report to FILE',
+    man: 'Write a report of the job to FILE as one self-contained HTML page (inline CSS, SVG and script; nothing is loaded from anywhere else): a timeline of rank lifetimes with one bar per rank coloured by outcome, per-rank CPU and peak-memory charts, the host table, the command line and the exit status. The file is created mode 0600.',
+  },
+  {
+    name: 'timing', aliases: [], group: 'reporting', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,
+    help: 'print the wall time of each launch phase',
+    man: 'At the end, print on stderr the wall time of each phase of the launch: start-up (until the command line is read), parse, plan, ranks started (proxies up on every host and every rank spawned), the PMI init barrier (the first barrier, which for MPI programs ends MPI_Init\'s exchange), run (until the last rank ended) and teardown (leftovers killed, cgroups removed, output flushed). With --dry-run only the first three.',
   },
   {
     name: 'dry-run', aliases: [], group: 'reporting', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,

@@ -106,6 +106,12 @@ const INTERPRET: { [K in OptionName]: Interpret } = {
   'launch-timeout': (t, [v = ''], label) => {
     t.job.launchTimeoutSec = parseWholeNumber(v, label, 1);
   },
+  'tree-width': (t, [v = ''], label) => {
+    t.job.treeWidth = parseWholeNumber(v, label, 1);
+  },
+  'no-tree': (t) => {
+    t.job.noTree = true;
+  },
   'proxy-cmd': (t, [v = ''], label) => {
     t.job.proxyCmd = commandWords(v, label);
   },
@@ -178,6 +184,12 @@ const INTERPRET: { [K in OptionName]: Interpret } = {
   'report-json': (t, [v = ''], label) => {
     t.job.reportJson = nonEmpty(v, label, 'a file name');
   },
+  'report-html': (t, [v = ''], label) => {
+    t.job.reportHtml = nonEmpty(v, label, 'a file name');
+  },
+  timing: (t) => {
+    t.job.timing = true;
+  },
   'dry-run': (t) => {
     t.job.dryRun = true;
   },
@@ -232,9 +244,12 @@ function newJob(): JobRequest {
     verbose: false,
     graceSec: 5,
     launchTimeoutSec: 60,
+    treeWidth: 32,
+    noTree: false,
     pmiTransport: 'fd',
     isolate: 'auto',
     report: false,
+    timing: false,
   };
 }
 

@@ -1,14 +1,18 @@
 // Binary framing of the control channel (the ssh session's stdin/stdout, or srun's): each frame is
 // [u32 length of the rest][u8 kind][body]. Kind 1: a JSON message; kind 2: rank output
-// ([u32 rank][u8 stream][bytes]); kind 3: stdin for a rank ([u32 rank][bytes]). No base64, no per-line JSON.
-export const FRAME = { JSON: 1, OUTPUT: 2, STDIN: 3 } as const;
+// ([u32 rank][u8 stream][bytes]); kind 3: stdin for a rank ([u32 rank][bytes]); kind 4: a whole frame routed
+// through a tree of proxies ([u32 proxy index][inner frame]), downward to that proxy or upward from it.
+// No base64, no per-line JSON.
+export const FRAME = { JSON: 1, OUTPUT: 2, STDIN: 3, ROUTED: 4 } as const;
 /** A frame larger than this is a protocol error (a forged or corrupted stream), not an allocation. */
 export const MAX_FRAME = 64 * 1024 * 1024;
 
 export type Frame =
   | { kind: 'json'; value: unknown }
   | { kind: 'output'; rank: number; stream: 'stdout' | 'stderr'; data: Buffer }
-  | { kind: 'stdin'; rank: number; data: Buffer };
+  | { kind: 'stdin'; rank: number; data: Buffer }
+  /** `raw` is the inner frame, header included, ready to forward or decode with decodeFrame. */
+  | { kind: 'routed'; index: number; raw: Buffer };
 
 export function encodeJson(value: unknown): Buffer {
   const body = Buffer.from(JSON.stringify(value));
@@ -37,6 +41,21 @@ export function stdinHeader(rank: number, length: number): Buffer {
   return h;
 }
 
+/** Wrap a whole frame (header included) for proxy `index` of the tree. */
+export function routedFrame(index: number, inner: Buffer): Buffer {
+  const h = Buffer.allocUnsafe(9);
+  h.writeUInt32BE(inner.length + 5, 0);
+  h.writeUInt8(FRAME.ROUTED, 4);
+  h.writeUInt32BE(index, 5);
+  return Buffer.concat([h, inner]);
+}
+
+/** Decode one whole frame (header included), as pushRaw returns them. */
+export function decodeFrame(whole: Buffer): Frame {
+  if (whole.length < 5 || whole.readUInt32BE(0) !== whole.length - 4) throw new FrameError('bad frame');
+  return decodeBody(whole.subarray(4));
+}
+
 export class FrameError extends Error {}
 
 /** Incremental decoder: push bytes, get whole frames. Throws FrameError on a malformed stream. */
@@ -45,17 +64,21 @@ export class FrameDecoder {
   private len = 0;
 
   push(chunk: Buffer): Frame[] {
+    return this.pushRaw(chunk).map((whole) => decodeBody(whole.subarray(4)));
+  }
+
+  /** Whole frames, header included, undecoded (for forwarding through a tree without parsing). */
+  pushRaw(chunk: Buffer): Buffer[] {
     this.bufs.push(chunk);
     this.len += chunk.length;
-    const out: Frame[] = [];
+    const out: Buffer[] = [];
     for (;;) {
       if (this.len < 4) break;
       const head = this.peek(4);
       const n = head.readUInt32BE(0);
       if (n < 1 || n > MAX_FRAME) throw new FrameError(`bad frame length ${n}`);
       if (this.len < 4 + n) break;
-      const whole = this.take(4 + n);
-      out.push(decodeBody(whole.subarray(4)));
+      out.push(this.take(4 + n));
     }
     return out;
   }
@@ -97,6 +120,12 @@ function decodeBody(b: Buffer): Frame {
   if (kind === FRAME.STDIN) {
     if (b.length < 5) throw new FrameError('short stdin frame');
     return { kind: 'stdin', rank: b.readUInt32BE(1), data: Buffer.from(b.subarray(5)) };
+  }
+  if (kind === FRAME.ROUTED) {
+    if (b.length < 10) throw new FrameError('short routed frame');
+    const raw = Buffer.from(b.subarray(5));
+    if (raw.readUInt32BE(0) !== raw.length - 4) throw new FrameError('bad routed frame');
+    return { kind: 'routed', index: b.readUInt32BE(1), raw };
   }
   throw new FrameError(`unknown frame kind ${kind}`);
 }

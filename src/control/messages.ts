@@ -19,8 +19,16 @@ export interface WireLaunch {
   stdin: boolean;
 }
 
+/** Launch duties of a proxy in a tree: the proxies it starts itself, and what lies below each of them. */
+export interface TreeDuty {
+  children: Array<{ index: number; host: string; subtree: number[] }>;
+  launcherExec?: string[];
+  proxyArgv: string[];
+  launchTimeoutMs: number;
+}
+
 export type ToProxy =
-  | { t: 'assign'; host: string; jobId: string; containment: ContainmentSpec; group: PmiGroupInfo; pmiTransport: 'fd' | 'tcp' | 'unix'; appnums: Record<number, number>; envs: Array<Record<string, string>>; launches: WireLaunch[]; debug: boolean }
+  | { t: 'assign'; host: string; jobId: string; containment: ContainmentSpec; group: PmiGroupInfo; pmiTransport: 'fd' | 'tcp' | 'unix'; appnums: Record<number, number>; envs: Array<Record<string, string>>; launches: WireLaunch[]; debug: boolean; tree?: TreeDuty }
   | { t: 'signal'; signal: NodeJS.Signals }
   | { t: 'kill' }
   | { t: 'stdin-end'; rank: number }
@@ -45,6 +53,8 @@ export type FromProxy =
   /** the proxy could not start its ranks (e.g. --isolate strict unsatisfiable) */
   | { t: 'failed'; message: string }
   | { t: 'usage'; usage: HostUsage }
+  /** a proxy this one launched in the tree did not come up (started: false) or went away (started: true) */
+  | { t: 'child-failed'; index: number; message: string; started: boolean }
   | { t: 'bye' };
 
 export type UpstreamRequest =

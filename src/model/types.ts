@@ -75,6 +75,9 @@ export interface JobRequest {
   verbose: boolean;
   /** Seconds a remote proxy may take to come up. */
   launchTimeoutSec: number;
+  /** Launch remote proxies as a tree of this width (ssh launcher); flat up to this many remote hosts. */
+  treeWidth: number;
+  noTree: boolean;
   /** The command that starts tsmpiexec on a remote host (the word `proxy` is appended). */
   proxyCmd?: string[];
   /** Seconds between SIGTERM and SIGKILL when ranks are terminated. */
@@ -89,6 +92,10 @@ export interface JobRequest {
   report: boolean;
   /** Write the usage report as JSON to this file. */
   reportJson?: string;
+  /** Write the self-contained HTML report to this file. */
+  reportHtml?: string;
+  /** Print the wall time of each launch phase at the end (stderr). */
+  timing: boolean;
 }
 
 /** One rank, as placed. */

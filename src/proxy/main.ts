@@ -6,6 +6,7 @@ import os from 'node:os';
 import { FrameDecoder, encodeJson, outputHeader, type Frame } from '../control/frame.js';
 import { PROTOCOL_VERSION, type FromProxy, type ToProxy, type UpstreamReply, type UpstreamRequest } from '../control/messages.js';
 import { IsolatedProxy } from './isolated.js';
+import { Subtree } from './subtree.js';
 import type { PmiUpstream } from '../pmi/types.js';
 import { fdSource } from '../io/stdin.js';
 import { fdSink } from '../io/sink.js';
@@ -28,6 +29,8 @@ export async function proxyMain(): Promise<number> {
   const pending = new Map<number, (r: { ok: boolean; value?: unknown }) => void>();
   const decoder = new FrameDecoder();
   let exiting = false;
+  /** the proxies this one launches in a tree (--tree-width) */
+  let subtree: Subtree | undefined;
 
   const send = (m: FromProxy): boolean => out.write(encodeJson(m));
   const log = (message: string): void => {
@@ -37,6 +40,7 @@ export async function proxyMain(): Promise<number> {
   function shutdown(code: number): void {
     if (exiting) return;
     exiting = true;
+    if (code !== 0) subtree?.kill();
     proxy?.killAll();
     proxy?.destroyStreams();
     // Bounded: the cgroup kill and cleanup get a moment, the exit is never held hostage.
@@ -69,6 +73,10 @@ export async function proxyMain(): Promise<number> {
   function handle(m: ToProxy): void {
     switch (m.t) {
       case 'assign': {
+        if (m.tree) {
+          subtree = new Subtree(m.tree, { up: (frame) => out.write(frame), failed: (index, message, started) => send({ t: 'child-failed', index, message, started }) }, process.env);
+          subtree.start();
+        }
         proxy = new IsolatedProxy({
           host: m.host,
           group: m.group,
@@ -152,6 +160,7 @@ export async function proxyMain(): Promise<number> {
         const p = proxy;
         void (async () => {
           await p?.close();
+          await subtree?.close();
           const usage = p?.usage();
           if (usage) send({ t: 'usage', usage });
           send({ t: 'bye' });
@@ -163,7 +172,9 @@ export async function proxyMain(): Promise<number> {
   }
 
   function onFrame(f: Frame): void {
-    if (f.kind === 'json') {
+    if (f.kind === 'routed') {
+      subtree?.route(f.index, f.raw);
+    } else if (f.kind === 'json') {
       handle(f.value as ToProxy);
     } else if (f.kind === 'stdin') {
       if (proxy && !ready) {

@@ -7,7 +7,9 @@ import type { Launcher } from '../launch/launcher.js';
 import { SlurmLauncher } from '../launch/slurm.js';
 import { SshLauncher } from '../launch/ssh.js';
 import { localProxy, type ProxySpec } from './job.js';
-import { Gate, RemoteProxy } from './remote-proxy.js';
+import { Gate, RemoteProxy, type ProxyRegistry } from './remote-proxy.js';
+import { buildAssign } from './assign.js';
+import { subtreeOf, topOf, treeLayout } from './tree.js';
 import type { ProxyHandle } from './proxy-handle.js';
 
 /** The command that starts this same tsmpiexec as a proxy on another host (shared file system). */
@@ -26,37 +28,47 @@ function makeLauncher(req: JobRequest, how: RemoteLaunch): { launcher: Launcher;
   return { launcher: new SlurmLauncher(o), gate: new Gate(16) }; // each srun is one step request to slurmctld
 }
 
-/** In-process proxies for this host, launched ones (ssh, or srun inside Slurm) for the others. */
+/**
+ * In-process proxies for this host, launched ones (ssh, or srun inside Slurm) for the others. With ssh and
+ * more remote hosts than --tree-width, the remote proxies form a launch tree (tree.ts): the controller starts
+ * the first level, each of those starts its children, and frames travel routed through the tree.
+ */
 export function remoteProxyFactory(
   req: JobRequest,
   names: Set<string>,
   env: NodeJS.ProcessEnv,
   how: RemoteLaunch = { kind: 'ssh' },
+  /** every proxy's host, by index (the plan's), to lay out the tree */
+  hosts: readonly string[] = [],
 ): (spec: ProxySpec) => ProxyHandle {
   const { launcher, gate } = makeLauncher(req, how);
   const argv = proxyArgv(req);
+  const remote = hosts.map((h, i) => ({ h, i })).filter(({ h }) => !isLocalHost(h, names)).map(({ i }) => i);
+  const useTree = how.kind === 'ssh' && !req.noTree && remote.length > req.treeWidth;
+  const tree = useTree ? treeLayout(remote, req.treeWidth) : undefined;
+  const registry: ProxyRegistry = new Map();
   return (spec) => {
     if (isLocalHost(spec.host, names)) return localProxy(spec);
-    const envs: Array<Record<string, string>> = [];
-    const envIndex = new Map<Record<string, string>, number>();
-    const launches = spec.launches.map((l) => {
-      // ranks of one segment share one environment object: send it once
-      const base = l.baseEnv ?? l.env;
-      let i = envIndex.get(base);
-      if (i === undefined) {
-        i = envs.length;
-        envs.push(base);
-        envIndex.set(base, i);
-      }
-      return { rank: l.rank, file: l.file, args: l.args, cwd: l.cwd, env: i, extra: l.extraEnv ?? {}, stdin: l.stdin };
-    });
+    const assign = buildAssign(spec, req.verbose);
+    const node = tree?.get(spec.index);
+    if (tree && node && node.children.length > 0) {
+      assign.tree = {
+        children: node.children.map((c) => ({ index: c, host: hosts[c] ?? '', subtree: subtreeOf(tree, c) })),
+        ...(req.launcherExec ? { launcherExec: req.launcherExec } : {}),
+        proxyArgv: argv,
+        launchTimeoutMs: req.launchTimeoutSec * 1000,
+      };
+    }
+    const top = tree && node && node.parent !== undefined ? registry.get(topOf(tree, spec.index)) : undefined;
     return new RemoteProxy({
       index: spec.index,
       host: spec.host,
       launcher,
+      ...(top && node ? { routed: { top, depth: node.depth } } : {}),
+      registry,
       proxyArgv: argv,
       env,
-      assign: { t: 'assign', host: spec.host, jobId: spec.jobId, containment: spec.containment, group: spec.group, pmiTransport: spec.pmiTransport, appnums: spec.appnums, envs, launches, debug: req.verbose },
+      assign,
       events: spec.events,
       kvs: spec.kvs,
       spawn: async () => ({ ok: false, error: 'spawn is not supported yet' }),
@@ -65,4 +77,3 @@ export function remoteProxyFactory(
     });
   };
 }
-

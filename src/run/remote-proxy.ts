@@ -4,7 +4,7 @@
 // HostProxy emits. Flow control both ways uses byte windows acknowledged by the other side, so a slow reader
 // or a slow rank never blocks the control messages sharing the channel.
 import { Writable } from 'node:stream';
-import { FrameDecoder, encodeJson, stdinHeader, type Frame } from '../control/frame.js';
+import { FrameDecoder, decodeFrame, encodeJson, routedFrame, stdinHeader, type Frame } from '../control/frame.js';
 import { PROTOCOL_VERSION, type FromProxy, type ToProxy, type UpstreamRequest } from '../control/messages.js';
 import type { Launcher, LaunchedProxy } from '../launch/launcher.js';
 import type { KvsService } from '../pmi/kvs-service.js';
@@ -37,10 +37,24 @@ export class Gate {
   }
 }
 
+/** A proxy started by another proxy of the tree: frames to and from it travel routed through `top`. */
+export interface Routed {
+  /** the first-level proxy (started by us) whose subtree holds this one */
+  top: RemoteProxy;
+  /** how deep in the tree (1 = a child of a first-level proxy); scales the launch deadline */
+  depth: number;
+}
+
+/** Every remote proxy of a job by index, so routed frames find their handle. */
+export type ProxyRegistry = Map<number, RemoteProxy>;
+
 export interface RemoteProxyOptions {
   index: number;
   host: string;
   launcher: Launcher;
+  /** set for a proxy that another proxy launches (tree launch); `launcher` is then unused */
+  routed?: Routed;
+  registry?: ProxyRegistry;
   proxyArgv: string[];
   env: Record<string, string | undefined>;
   assign: Extract<ToProxy, { t: 'assign' }>;
@@ -66,18 +80,76 @@ export class RemoteProxy implements ProxyHandle {
   private usageResult: HostUsage | undefined;
   /** Work waiting for the proxy to be assigned its ranks (stdin that arrives before the proxy is up). */
   private readyWaiters: Array<() => void> = [];
+  /** Proxies below this one in the tree (only for a first-level proxy): they close before it does. */
+  readonly below: RemoteProxy[] = [];
+  private goneResolve!: () => void;
+  /** Resolves when the proxy said bye, failed or was lost. */
+  readonly gone = new Promise<void>((r) => (this.goneResolve = r));
+  private routedTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: RemoteProxyOptions) {
     this.host = o.host;
+    o.registry?.set(o.index, this);
+    o.routed?.top.below.push(this);
+  }
+
+  /** Write whole frames (given as consecutive pieces) to the proxy, directly or routed through the tree. */
+  private sendRaw(...pieces: Buffer[]): void {
+    if (this.o.routed) {
+      this.o.routed.top.sendRaw(routedFrame(this.o.index, pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces)));
+      return;
+    }
+    const w = this.lp?.child.stdin;
+    if (w && !w.destroyed) for (const p of pieces) w.write(p);
   }
 
   private send(m: ToProxy): void {
-    const w = this.lp?.child.stdin;
-    if (w && !w.destroyed) w.write(encodeJson(m));
+    this.sendRaw(encodeJson(m));
   }
 
   start(): void {
+    if (this.o.routed) {
+      // its parent proxy launches it; we only bound how long that may take
+      const ms = this.o.launchTimeoutMs * (this.o.routed.depth + 1);
+      this.routedTimer = setTimeout(() => {
+        if (!this.helloSeen) this.failWith(`no answer from the proxy within ${Math.round(ms / 1000)} s (started by another proxy of the tree)`);
+      }, ms);
+      return;
+    }
     void this.o.gate.acquire().then((release) => this.launch(release));
+  }
+
+  /** A frame that reached us through the tree. */
+  routedIn(f: Frame): void {
+    if (this.ended) return;
+    if (!this.helloSeen) {
+      const m = f.kind === 'json' ? (f.value as FromProxy) : undefined;
+      if (m?.t !== 'hello' || m.version !== PROTOCOL_VERSION) {
+        this.failWith(m?.t === 'hello' ? `proxy speaks protocol ${m.version}, expected ${PROTOCOL_VERSION}` : 'the proxy did not say hello');
+        return;
+      }
+      this.helloSeen = true;
+      clearTimeout(this.routedTimer);
+      this.send(this.o.assign);
+      this.flushReady();
+      return;
+    }
+    this.onFrame(f);
+  }
+
+  /** Its parent proxy reports that it never came up, or went away. */
+  remoteFailure(message: string, started: boolean): void {
+    clearTimeout(this.routedTimer);
+    if (started || this.helloSeen) this.lost(message);
+    else this.failWith(message);
+  }
+
+  private failWith(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.flushReady();
+    this.goneResolve();
+    this.o.events.launchFailed(reason);
   }
 
   private launch(release: () => void): void {
@@ -110,6 +182,15 @@ export class RemoteProxy implements ProxyHandle {
         return;
       }
       for (const f of frames) {
+        if (f.kind === 'routed') {
+          // from a proxy below us in the tree
+          try {
+            o.registry?.get(f.index)?.routedIn(decodeFrame(f.raw));
+          } catch {
+            o.registry?.get(f.index)?.lost('garbled routed frame');
+          }
+          continue;
+        }
         if (!this.helloSeen) {
           const m = f.kind === 'json' ? (f.value as FromProxy) : undefined;
           if (m?.t !== 'hello' || m.version !== PROTOCOL_VERSION) {
@@ -147,16 +228,20 @@ export class RemoteProxy implements ProxyHandle {
     if (this.ended) return;
     this.ended = true;
     this.flushReady();
+    this.goneResolve();
     const tail = lp.stderrTail();
     const detail = tail.length > 0 ? tail[tail.length - 1] : undefined;
     this.o.events.launchFailed(detail ? `${reason}: ${detail}` : reason);
+    for (const b of this.below) b.remoteFailure(`its parent proxy on ${this.host} did not start`, false);
   }
 
-  private lost(reason: string): void {
+  lost(reason: string): void {
     if (this.ended) return;
     this.ended = true;
     this.flushReady();
+    this.goneResolve();
     this.o.events.lost(reason);
+    for (const b of this.below) if (!this.closing) b.remoteFailure(`its parent proxy on ${this.host} was lost: ${reason}`, true);
   }
 
   private onFrame(f: Frame): void {
@@ -214,8 +299,13 @@ export class RemoteProxy implements ProxyHandle {
       case 'usage':
         this.usageResult = m.usage;
         return;
-      case 'hello':
+      case 'child-failed':
+        this.o.registry?.get(m.index)?.remoteFailure(m.message, m.started);
+        return;
       case 'bye':
+        this.goneResolve();
+        return;
+      case 'hello':
         return;
     }
   }
@@ -270,10 +360,8 @@ export class RemoteProxy implements ProxyHandle {
       highWaterMark: 1 << 20,
       write: (chunk: Buffer, _enc, cb) => {
         const go = (): void => {
-          const ch = this.lp?.child.stdin;
-          if (!ch || ch.destroyed || this.ended) return cb();
-          ch.write(stdinHeader(rank, chunk.length));
-          ch.write(chunk);
+          if (this.ended) return cb();
+          this.sendRaw(stdinHeader(rank, chunk.length), chunk);
           this.stdinInflight += chunk.length;
           if (this.stdinInflight < STDIN_WINDOW) cb();
           else this.stdinWaiters.push(() => cb());
@@ -305,6 +393,20 @@ export class RemoteProxy implements ProxyHandle {
   /** The job is over: ask the proxy to clean up and exit, then make sure the launcher is gone. */
   async close(): Promise<void> {
     this.closing = true;
+    if (this.o.routed) {
+      if (this.ended) return;
+      this.send({ t: 'shutdown' });
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([this.gone, new Promise((r) => (t = setTimeout(r, 3000)))]);
+      clearTimeout(t);
+      return;
+    }
+    // the proxies below go first: they report through us
+    if (this.below.length > 0) {
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(this.below.map((b) => b.gone)), new Promise((r) => (t = setTimeout(r, 5000)))]);
+      clearTimeout(t);
+    }
     const child = this.lp?.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     this.send({ t: 'shutdown' });

@@ -180,6 +180,53 @@ describe('faults mid-job', () => {
   });
 });
 
+describe('launch tree (--tree-width)', () => {
+  it('starts deeper proxies from proxies, not from the login host, and the job runs', async () => {
+    let launchers = '';
+    const r = await run(['--tree-width', '2', '-hosts', 'h1,h2,h3,h4', '-l', '-n', '4', 'sh', '-c', 'echo "$(hostname) up"; sleep 1.5'], {
+      onStdout: () => {
+        if (launchers) return;
+        // the ssh clients that started h3 and h4: their parent must be a proxy (on h1), not the controller
+        launchers = execFileSync('ps', ['-eo', 'pid,ppid,args'], { encoding: 'utf8' })
+          .split('\n')
+          .filter((l) => / ssh .* h[34] exec /.test(l))
+          .map((l) => {
+            const ppid = l.trim().split(/\s+/)[1];
+            return fs.readFileSync(`/proc/${ppid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+          })
+          .join('\n');
+      },
+    });
+    expect(r.code).toBe(0);
+    for (let i = 1; i <= 4; i++) expect(r.stdout).toContain(`h${i} up`);
+    expect(launchers.split('\n')).toHaveLength(2);
+    for (const l of launchers.split('\n')) expect(l).toMatch(/tsmpiexec\.js proxy/);
+  });
+
+  it('an unknown host deep in the tree is named with ssh\'s own error line', async () => {
+    const r = await run(['--tree-width', '2', '-hosts', 'h1,h2,nosuchhost,h4', '-n', '4', 'sleep', '30']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/cannot start the proxy on nosuchhost: .*Could not resolve hostname nosuchhost/);
+  });
+
+  it('an intermediate proxy killed mid-job takes its subtree down and ends the job, naming the hosts', async () => {
+    let killed = false;
+    const r = await run(['--tree-width', '2', '-hosts', 'h1,h2,h3,h4', '-l', '-n', '4', 'sh', '-c', 'echo "ppid $PPID"; sleep 60'], {
+      onStdout: (chunk) => {
+        const m = /\[0\] ppid (\d+)/.exec(chunk.toString());
+        if (m && !killed) {
+          killed = true;
+          process.kill(Number(m[1]), 'SIGKILL');
+        }
+      },
+    });
+    expect(killed).toBe(true);
+    expect(r.code).toBe(125);
+    expect(r.stderr.split('\n')[0]).toMatch(/lost the proxy on h1/);
+    expect(r.stderr).toMatch(/rank 2 on h3: lost/);
+  });
+});
+
 describe('the channel', () => {
   it('starts proxies only over ssh: no TCP port is listening on any host while the job runs', async () => {
     let seen = '';

@@ -37,9 +37,12 @@ function expected(segments: Segment[], more: Partial<JobRequest> = {}): JobReque
     verbose: false,
     graceSec: 5,
     launchTimeoutSec: 60,
+    treeWidth: 32,
+    noTree: false,
     pmiTransport: 'fd',
     isolate: 'auto',
     report: false,
+    timing: false,
     ...more,
   };
 }
@@ -147,6 +150,11 @@ describe('parseArgs: argv → JobRequest', () => {
       name: 'reporting flags',
       argv: ['--dry-run', '--json', '-v', './a'],
       want: expected([seg(0, './a')], { dryRun: true, json: true, verbose: true }),
+    },
+    {
+      name: '--timing and --report-html',
+      argv: ['--timing', '--report-html', 'job.html', './a'],
+      want: expected([seg(0, './a')], { timing: true, reportHtml: 'job.html' }),
     },
     { name: 'MPIEXEC_TIMEOUT gives the default', argv: ['./a'], env: { MPIEXEC_TIMEOUT: '30' }, want: expected([seg(0, './a')], { timeoutSec: 30 }) },
     {
