@@ -78,9 +78,14 @@ function firstLine(s: string): string {
   return s.trim().split('\n').pop()?.trim() ?? '';
 }
 
-/** Root: the exact holder recipe with a trivial payload. Don't trust "unshare succeeded": mount is what fails. */
-function probeMountNs(deps: IsolationDeps, tools: Capabilities['tools']): Capabilities['mountNs'] {
+/**
+ * Root: the exact holder recipe with a trivial payload. Don't trust "unshare succeeded": mount is what fails.
+ * On the real host (lazy) this is not run at all: the holder itself is that test, and setupIsolation falls back
+ * to a TMPDIR with the holder's own error when it fails — one recipe run per job instead of two (start-up time).
+ */
+function probeMountNs(deps: IsolationDeps, tools: Capabilities['tools'], lazy: boolean): Capabilities['mountNs'] {
   if (tools.unshare === undefined) return { ok: false, reason: 'unshare(1) not found' };
+  if (lazy) return { ok: true };
   const r = deps.runSync(
     [tools.unshare, '--mount', '--propagation', 'private', tools.sh, '-c', 'mount -t tmpfs -o size=1m tsmpiexec-probe /tmp && exit 0'],
     PROBE_TIMEOUT_MS,
@@ -104,7 +109,7 @@ function probePod(deps: IsolationDeps, tools: Capabilities['tools']): Capabiliti
   return { ok: false, reason: reasons.join('; ') };
 }
 
-export function probeCapabilities(deps: IsolationDeps): Capabilities {
+export function probeCapabilities(deps: IsolationDeps, lazyMountProbe = false): Capabilities {
   let hierarchies: HierarchyCaps[] = [];
   try {
     hierarchies = findHierarchies(deps.readMountinfo(), deps.readSelfCgroup()).map((h) => probeHierarchy(deps, h));
@@ -118,7 +123,7 @@ export function probeCapabilities(deps: IsolationDeps): Capabilities {
     if (p !== undefined) tools[t] = p;
   }
   const inPod = deps.env.TSMPIEXEC_POD;
-  const mountNs = root && inPod === undefined ? probeMountNs(deps, tools) : { ok: false, reason: root ? 'already in a pod' : 'needs root' };
+  const mountNs = root && inPod === undefined ? probeMountNs(deps, tools, lazyMountProbe) : { ok: false, reason: root ? 'already in a pod' : 'needs root' };
   const pod: Capabilities['pod'] =
     inPod !== undefined ? { ok: false, reason: 'already in a pod' } : mountNs.ok ? { ok: false, reason: 'not needed as root' } : probePod(deps, tools);
   return {
@@ -140,6 +145,6 @@ let cached: Capabilities | undefined;
 /** Probe once per process for the real host; injected deps (tests) always probe afresh. */
 export function getCapabilities(deps: IsolationDeps, useCache: boolean): Capabilities {
   if (!useCache) return probeCapabilities(deps);
-  cached ??= probeCapabilities(deps);
+  cached ??= probeCapabilities(deps, true);
   return cached;
 }
