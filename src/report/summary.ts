@@ -71,13 +71,13 @@ export function failureSummary(outcome: JobOutcome): string[] {
   });
 }
 
-/** The placement as a table: host, ranks, count. */
-export function placementTable(plan: JobPlan): string {
+/** The placement as a table: host, ranks, count. `bold` styles the header (on a TTY). */
+export function placementTable(plan: JobPlan, bold: (s: string) => string = (s) => s): string {
   const rows = plan.proxies.map((p) => [p.host, String(p.ranks.length), rankRanges(p.ranks)]);
   const head = ['HOST', 'NRANKS', 'RANKS'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const fmt = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
-  const lines = [fmt(head), ...rows.map(fmt)];
+  const lines = [bold(fmt(head)), ...rows.map(fmt)];
   const source =
     plan.hostSource.kind === 'hostfile'
       ? `host file ${plan.hostSource.path}`
