@@ -40,7 +40,10 @@ export function slurmAllocation(env: Env): BatchAllocation | undefined {
   try {
     names = expandHostList(listText);
   } catch (e) {
-    if (e instanceof BadPart) throw allocationError(listVar, `${e.message} (in '${excerpt(listText)}')`);
+    if (e instanceof BadPart) {
+      const whole = `'${excerpt(listText)}'`;
+      throw allocationError(listVar, e.message.includes(whole) ? e.message : `${e.message} (in ${whole})`);
+    }
     throw e;
   }
   const step = insideSlurmStep(env);
