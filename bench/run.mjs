@@ -459,17 +459,48 @@ function scenarios(bin, tmp) {
     target: { kind: 'memory', maxMiB: 150, text: 'A ≤ 150 MiB' },
     derivedFrom: 'pmi-1024',
   });
-  for (const [hosts, ppn] of [
-    [4, 4],
-    [16, 4],
-  ]) {
+  // ssh launch on the test bed (test/testbed/testbed.sh): real sshd hosts in network namespaces, both
+  // launchers run on the login host h0 through the same ssh wrapper (DIR/bin/ssh).
+  const bed = { dir: path.join(tmp, 'bed'), up: false, n: 0 };
+  const bedScript = path.join(ROOT, 'test', 'testbed', 'testbed.sh');
+  const bedUp = (n) => {
+    if (bed.up && bed.n >= n) return;
+    execFileSync('bash', [bedScript, 'up', String(n), '--dir', bed.dir, '--prefix', 'tsmbench'], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+    bed.up = true;
+    bed.n = n;
+  };
+  const bedDown = () => {
+    if (!bed.up) return;
+    execFileSync('bash', [bedScript, 'down', '--dir', bed.dir], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+    bed.up = false;
+  };
+  const sshCases = [
+    { hosts: 4, ppn: 4, tree: false },
+    { hosts: 16, ppn: 4, tree: false },
+    { hosts: 16, ppn: 4, tree: true },
+  ];
+  sshCases.forEach((c, i) => {
+    const n = c.hosts * c.ppn;
+    const hostList = Array.from({ length: c.hosts }, (_, k) => `h${k + 1}:${c.ppn}`).join(',');
+    const last = i === sshCases.length - 1;
     list.push({
-      id: `ssh-${hosts}x${ppn}`,
-      title: `ssh launch ${hosts} hosts × ${ppn} ranks`,
-      target: { kind: 'ratio', max: 1.0, text: 'ratio ≤ 1.0' },
-      pending: 'pending (needs the ssh launcher)',
+      id: `ssh-${c.hosts}x${c.ppn}${c.tree ? '-tree' : ''}`,
+      title: `ssh launch ${c.hosts} hosts × ${c.ppn} ranks of MPI hello${c.tree ? ' (tsmpiexec --tree-width 4)' : ''}`,
+      target: ratio(1.0),
+      prepare: () => bedUp(16),
+      run: (L) => ({
+        argv: [
+          'bash', bedScript, 'exec', 'h0', '--dir', bed.dir, '--',
+          ...L,
+          ...(L[0] === HYDRA ? [] : c.tree ? ['--tree-width', '4'] : ['--no-tree']),
+          '-launcher-exec', path.join(bed.dir, 'bin', 'ssh'), '-hosts', hostList, '-n', String(n), bin.hello,
+        ],
+        rankComm: 'hello',
+      }),
+      check: checkHello(n),
+      cleanup: last ? bedDown : undefined,
     });
-  }
+  });
   return list;
 }
 
@@ -756,6 +787,10 @@ async function main() {
     }
   } finally {
     killPids(markedPids());
+    // a test bed the ssh scenarios brought up (whichever of them ran last)
+    if (fs.existsSync(path.join(tmp, 'bed'))) {
+      spawnSync('bash', [path.join(ROOT, 'test', 'testbed', 'testbed.sh'), 'down', '--dir', path.join(tmp, 'bed')], { stdio: 'ignore', timeout: 120_000 });
+    }
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   report.machine.loadEnd = os.loadavg().map((x) => round(x, 2));
