@@ -2,7 +2,8 @@
 # Install the Debian packages the tests need, only when something is missing. As root it runs apt-get;
 # otherwise it prints the command to run.
 set -euo pipefail
-pkgs=(mpich libmpich-dev libpmi2-0-dev openssh-server openssh-client iproute2 procps psmisc util-linux bubblewrap man-db)
+pkgs=(mpich libmpich-dev libpmi2-0-dev openssh-server openssh-client iproute2 procps psmisc util-linux bubblewrap man-db
+  chromium)  # chromium: headless rendering of the --report-html page (test/e2e/ux-html.test.ts)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -48,6 +48,8 @@ export interface SpinnerOptions {
   stream: SpinnerStream;
   /** hosts (proxies) in the job */
   hosts: number;
+  /** colour the spinner frame (false under NO_COLOR: see style.ts) */
+  colour: boolean;
   delayMs?: number;
   /** for tests: how ora is obtained */
   load?: () => Promise<(o: object) => Ora>;
@@ -94,6 +96,7 @@ export function startProgress(o: SpinnerOptions): Progress {
       spinner = ora({
         stream: columnsGuard(o.stream),
         text: spinnerText(up, o.hosts),
+        color: o.colour ? 'cyan' : false,
         isEnabled: true,
         // no raw mode on stdin: a TTY stdin belongs to rank 0
         discardStdin: false,

@@ -63,12 +63,12 @@ describe('the start-up spinner', () => {
     vi.useFakeTimers();
     const rec: Rec = { calls: [], opts: [], texts: [] };
     const log: string[] = [];
-    const p = startProgress({ stream, hosts: 3, load: fakeOra(rec), delayMs: 100 });
+    const p = startProgress({ stream, hosts: 3, load: fakeOra(rec), delayMs: 100, colour: true });
     const make = p.watch((s: WatchedSpec) => s);
     const [a, b, c] = [make(spec(0, 2, log)), make(spec(1, 1, log)), make(spec(2, 1, log))];
     await vi.advanceTimersByTimeAsync(100);
     expect(rec.calls).toEqual(['start']);
-    expect(rec.opts[0]).toMatchObject({ text: 'starting proxies 0/3', discardStdin: false, hideCursor: false, isEnabled: true });
+    expect(rec.opts[0]).toMatchObject({ text: 'starting proxies 0/3', color: 'cyan', discardStdin: false, hideCursor: false, isEnabled: true });
     // ora divides by the width: a pty with 0 columns must read as 80
     expect((rec.opts[0]?.stream as SpinnerStream).columns).toBe(80);
     a.events.started(0, 100);
@@ -86,8 +86,9 @@ describe('the start-up spinner', () => {
     vi.useFakeTimers();
     const rec: Rec = { calls: [], opts: [], texts: [] };
     const log: string[] = [];
-    const p = startProgress({ stream, hosts: 2, load: fakeOra(rec), delayMs: 0 });
+    const p = startProgress({ stream, hosts: 2, load: fakeOra(rec), delayMs: 0, colour: false });
     await vi.advanceTimersByTimeAsync(0);
+    expect(rec.opts[0]).toMatchObject({ color: false }); // NO_COLOR: an uncoloured frame
     const err = p.sink(sink(log));
     err.write(Buffer.from('notice'));
     expect(rec.calls).toEqual(['start', 'clear']);
@@ -102,7 +103,7 @@ describe('the start-up spinner', () => {
   it('is never drawn when stopped before it was due', async () => {
     vi.useFakeTimers();
     const rec: Rec = { calls: [], opts: [], texts: [] };
-    const p = startProgress({ stream, hosts: 4, load: fakeOra(rec), delayMs: 150 });
+    const p = startProgress({ stream, hosts: 4, load: fakeOra(rec), delayMs: 150, colour: true });
     p.stop();
     await vi.advanceTimersByTimeAsync(1000);
     expect(rec.calls).toEqual([]);
@@ -112,7 +113,7 @@ describe('the start-up spinner', () => {
     vi.useFakeTimers();
     const rec: Rec = { calls: [], opts: [], texts: [] };
     const log: string[] = [];
-    const p = startProgress({ stream, hosts: 2, load: fakeOra(rec), delayMs: 0 });
+    const p = startProgress({ stream, hosts: 2, load: fakeOra(rec), delayMs: 0, colour: false });
     await vi.advanceTimersByTimeAsync(0);
     p.watch((s: WatchedSpec) => s)(spec(1, 1, log)).events.launchFailed('ssh: connection refused');
     expect(rec.calls).toEqual(['start', 'stop']);
