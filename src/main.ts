@@ -17,7 +17,22 @@ import { Job, localProxy } from './run/job.js';
 import { remoteProxyFactory, type RemoteLaunch } from './run/proxies.js';
 import { failureSummary, placementJson, placementTable } from './report/summary.js';
 import { usageJson, usageTable } from './report/usage.js';
+import { colourWanted, loadPaints, paintError, type Paint } from './report/style.js';
+import { NO_PROGRESS, startProgress, wantProgress } from './report/progress.js';
 import type { JobRequest } from './model/types.js';
+
+/** The styles of our stdout and stderr (plain unless a TTY or FORCE_COLOR: see report/style.ts). */
+interface Ui {
+  stdout: Paint;
+  stderr: Paint;
+}
+
+/** What main measured before the job, for --timing and the HTML report. */
+interface Before {
+  argv: string[];
+  startupMs: number;
+  parseMs: number;
+}
 
 /** The running job, for the stdout-closed callback of the sink created before it. */
 let currentJob: Job | undefined;
@@ -33,16 +48,34 @@ async function writeAll(sink: Sink, text: string): Promise<void> {
   await sink.finish();
 }
 
-async function runJob(req: JobRequest, out: Sink, err: Sink): Promise<number> {
+/** A report file of ours: created (or truncated) mode 0600, and 0600 even when it existed. */
+function writeReport(err: Sink, ui: Ui, path: string, what: string, text: string): void {
+  try {
+    const fd = fs.openSync(path, 'w', 0o600);
+    try {
+      fs.fchmodSync(fd, 0o600);
+      fs.writeFileSync(fd, text);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    err.write(Buffer.from(ui.stderr.error(`tsmpiexec: cannot write the ${what} (${path}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`) + '\n'));
+  }
+}
+
+async function runJob(req: JobRequest, out: Sink, err: Sink, ui: Ui, before: Before): Promise<number> {
   const env = process.env;
+  const tPlan = performance.now();
   const resolved = resolveHosts(req, { readFile: (p) => fs.readFileSync(p, 'utf8'), env });
   const { hosts, source } = resolved;
   const kvsname = `kvs_${process.pid}_${randomBytes(4).toString('hex')}`;
   const plan = place({ request: req, hosts, hostSource: source, kvsname, defaultNp: defaultRankCount(hosts, req.ppn) });
   checkSlots(plan.size, resolved, req.oversubscribe === true);
   if (req.verbose) err.write(Buffer.from(`tsmpiexec: ${describeHosts(resolved)}\n`));
+  const timing = { startupMs: before.startupMs, parseMs: before.parseMs, planMs: performance.now() - tPlan, hosts: plan.proxies.length, ranks: plan.size };
   if (req.dryRun) {
-    await writeAll(out, req.json ? placementJson(plan) : placementTable(plan));
+    await writeAll(out, req.json ? placementJson(plan) : placementTable(plan, ui.stdout.bold));
+    if (req.timing) err.write(Buffer.from((await import('./report/timing.js')).timingText(timing)));
     return EXIT.OK;
   }
   const names = localNames();
@@ -64,7 +97,16 @@ async function runJob(req: JobRequest, out: Sink, err: Sink): Promise<number> {
     // srun or batch step that started us (SLURM_PROCID=0 in every rank, the outer srun's address, ...)
     for (const k of Object.keys(env)) if (isSlurmTaskVar(k)) delete env[k];
   }
-  const makeProxy = launcher === 'fork' ? localProxy : remoteProxyFactory(req, names, launcherEnv, how);
+  // The spinner (a TTY stderr, several hosts) follows each proxy's start; it is cleared before anything
+  // else is written to our stdout or stderr and stopped by the first rank output.
+  const progress = wantProgress(err.isTTY, plan.proxies.length, env) ? startProgress({ stream: process.stderr, hosts: plan.proxies.length, colour: ui.stderr.enabled }) : NO_PROGRESS;
+  const jobOut = progress.sink(out);
+  const jobErr = progress.sink(err);
+  const makeProxy = progress.watch(launcher === 'fork' ? localProxy : remoteProxyFactory(req, names, launcherEnv, how));
+  // -l labels are coloured only where they reach a coloured stream (never in -outfile-pattern files)
+  const outLabel = req.outfilePattern === undefined && ui.stdout.enabled ? ui.stdout.label : undefined;
+  const errLabel = req.errfilePattern === undefined && ui.stderr.enabled ? ui.stderr.label : undefined;
+  const label = outLabel || errLabel ? (rank: number, stream: 'stdout' | 'stderr'): string => (stream === 'stdout' ? outLabel : errLabel)?.(rank) ?? `[${rank}] ` : undefined;
   if (req.verbose) {
     err.write(Buffer.from(`tsmpiexec: ${plan.size} ranks on ${plan.proxies.length} host(s) [${plan.proxies.map((p) => `${p.host}:${p.ranks.length}`).join(' ')}], launcher ${launcher}, PMI over ${req.pmiTransport === 'fd' ? 'PMI_FD' : `PMI_PORT (${req.pmiTransport})`}, mapping ${plan.processMapping || '(none)'}\n`));
   }
@@ -72,8 +114,10 @@ async function runJob(req: JobRequest, out: Sink, err: Sink): Promise<number> {
     makeProxy,
     env,
     cwd: process.cwd(),
-    stdout: out,
-    stderr: err,
+    stdout: jobOut,
+    stderr: jobErr,
+    label,
+    notice: (line) => jobErr.write(Buffer.from(ui.stderr.notice(`tsmpiexec: ${line}`) + '\n')),
     openFile: (path) => fileSink(path, (e) => job_.outputFailed(path, (e as NodeJS.ErrnoException).code ?? e.message)),
     stdinSource: () => fdSource(0),
   });
@@ -82,18 +126,21 @@ async function runJob(req: JobRequest, out: Sink, err: Sink): Promise<number> {
   for (const s of FORWARDED) process.on(s, onSignal);
   try {
     const outcome = await job_.run();
+    progress.stop();
+    const status = exitStatus(outcome.causes);
     const lines = outcome.causes.length > 0 ? failureSummary(outcome) : [];
-    for (const l of lines) err.write(Buffer.from(`tsmpiexec: ${l}\n`));
+    for (const l of lines) err.write(Buffer.from(ui.stderr.error(`tsmpiexec: ${l}`) + '\n'));
     if (req.report) err.write(Buffer.from(usageTable(outcome)));
-    if (req.reportJson !== undefined) {
-      try {
-        fs.writeFileSync(req.reportJson, usageJson(outcome), { mode: 0o600 });
-      } catch (e) {
-        err.write(Buffer.from(`tsmpiexec: cannot write the usage report (${req.reportJson}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`));
-      }
+    if (req.reportJson !== undefined) writeReport(err, ui, req.reportJson, 'usage report', usageJson(outcome));
+    if (req.reportHtml !== undefined) {
+      const { renderHtml } = await import('./report/html.js');
+      const html = renderHtml({ outcome, plan, argv: ['tsmpiexec', ...before.argv], exitStatus: status, generatedAt: new Date().toISOString(), version: version() });
+      writeReport(err, ui, req.reportHtml, 'HTML report', html);
     }
-    return exitStatus(outcome.causes);
+    if (req.timing) err.write(Buffer.from((await import('./report/timing.js')).timingText({ ...timing, phases: outcome.phases ?? {} })));
+    return status;
   } finally {
+    progress.stop();
     for (const s of FORWARDED) process.off(s, onSignal);
   }
 }
@@ -107,10 +154,15 @@ export async function main(argv: string[]): Promise<number> {
     const { pmiCheckMain } = await import('./pmi-check/main.js');
     return pmiCheckMain(argv.slice(1));
   }
+  const startupMs = performance.now();
   const out = fdSink(1, () => currentJob?.stdoutClosed());
   const err = fdSink(2, () => undefined);
+  let ui: Ui | undefined;
+  const paints = async (): Promise<Ui> =>
+    (ui ??= await loadPaints({ stdout: colourWanted(out.isTTY, process.env), stderr: colourWanted(err.isTTY, process.env) }));
   try {
     const res = parseArgs(argv, process.env, (p) => fs.readFileSync(p, 'utf8'));
+    const parseMs = performance.now() - startupMs;
     if (res.kind === 'version') {
       await writeAll(out, `tsmpiexec ${version()} (node ${process.version})\n`);
       return EXIT.OK;
@@ -121,17 +173,18 @@ export async function main(argv: string[]): Promise<number> {
       await writeAll(out, res.topic ? renderOptionHelp(res.topic) : renderHelp({ width: Math.min(cols || 80, 100) }));
       return EXIT.OK;
     }
-    const code = await runJob(res.request, out, err);
+    const code = await runJob(res.request, out, err, await paints(), { argv, startupMs, parseMs });
     await Promise.all([out.finish(), err.finish()]);
     return code;
   } catch (e) {
     if (isTsmpiError(e)) {
-      err.write(Buffer.from(formatError(e) + '\n'));
+      err.write(Buffer.from(paintError((await paints()).stderr, formatError(e)) + '\n'));
       await Promise.all([out.finish(), err.finish()]);
       return e.exitStatus;
     }
     const stack = e instanceof Error ? (e.stack ?? e.message) : String(e);
-    err.write(Buffer.from(`tsmpiexec: internal error: ${stack}\ntsmpiexec: this is a bug in tsmpiexec ${version()} on ${os.platform()}; please report it with the command line you ran\n`));
+    const head = (await paints().catch(() => undefined))?.stderr.error('tsmpiexec: internal error:') ?? 'tsmpiexec: internal error:';
+    err.write(Buffer.from(`${head} ${stack}\ntsmpiexec: this is a bug in tsmpiexec ${version()} on ${os.platform()}; please report it with the command line you ran\n`));
     await Promise.all([out.finish(), err.finish()]);
     return EXIT.INTERNAL;
   }
