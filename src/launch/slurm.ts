@@ -8,10 +8,12 @@
 // newline, which would stall a binary frame forever. Stdin closing reaches the proxy as EOF. So no TCP
 // connect-back and no secret are needed: only we hold the pipes to srun, as with ssh.
 //
-// One race written down: srun killed by SIGKILL leaves its step running (slurmstepd keeps the task, and the
-// task's stdin never sees EOF), i.e. an orphaned proxy with live ranks until the job ends. So a SIGKILL asked
-// of the launched child becomes SIGTERM first (srun then cancels the step, which kills the proxy, whose
-// reaper kills the ranks), and SIGKILL only if srun is still there after a grace period.
+// One hazard written down: srun is two processes (22.05: the one we spawn and a helper it forks). SIGKILL of
+// ours alone is survived by the helper, which cancels the step; but when both die at once (a process-group
+// SIGKILL, the OOM killer) the step keeps running with the proxy in it, and the proxy's stdin never sees EOF:
+// an orphaned proxy with live ranks until the job ends (seen here with srun outside an allocation). So a
+// SIGKILL asked of the launched child becomes SIGTERM first (srun's documented way to cancel its step, which
+// kills the proxy, whose reaper kills the ranks), and SIGKILL only if srun is still there after a grace period.
 import type { ChildProcess } from 'node:child_process';
 import { spawnWithTail, type LaunchedProxy, type Launcher } from './launcher.js';
 
