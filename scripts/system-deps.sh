@@ -3,7 +3,8 @@
 # otherwise it prints the command to run.
 set -euo pipefail
 pkgs=(mpich libmpich-dev libpmi2-0-dev openssh-server openssh-client iproute2 procps psmisc util-linux bubblewrap man-db
-  chromium)  # chromium: headless rendering of the --report-html page (test/e2e/ux-html.test.ts)
+  chromium   # chromium: headless rendering of the --report-html page (test/e2e/ux-html.test.ts)
+  slurm-wlm munge)  # a real one-node Slurm for the batch-system tests (test/slurm/cluster.sh)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
