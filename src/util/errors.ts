@@ -39,8 +39,21 @@ export function isTsmpiError(e: unknown): e is TsmpiError {
   return e instanceof TsmpiError;
 }
 
+/**
+ * Control characters from user input (a value with a newline, an ANSI escape in a host file) shown as escapes,
+ * so an error stays one line and cannot drive the user's terminal.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => {
+    if (c === '\n') return '\\n';
+    if (c === '\t') return '\\t';
+    if (c === '\r') return '\\r';
+    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
+}
+
 /** `tsmpiexec: <what> (<culprit>)` plus an optional `hint:` line. No stack. */
 export function formatError(e: TsmpiError): string {
-  const head = `tsmpiexec: ${e.message}${e.culprit !== undefined ? ` (${e.culprit})` : ''} [${e.code}]`;
-  return e.hint ? `${head}\nhint: ${e.hint}` : head;
+  const head = `tsmpiexec: ${printable(e.message)}${e.culprit !== undefined ? ` (${printable(e.culprit)})` : ''} [${e.code}]`;
+  return e.hint ? `${head}\nhint: ${printable(e.hint)}` : head;
 }
