@@ -66,6 +66,12 @@ export class HostProxy {
   private spawned = false;
   private killRequested = false;
   private closed = false;
+  /**
+   * Ranks whose PMI connection was closed for a protocol error. Such a rank took part in PMI (its peers may wait
+   * for it in a barrier), so it settles as at least 'initialized': ending without finalize then ends the job
+   * (status 1) instead of leaving the others waiting forever for a rank that exited 0 with a dead connection.
+   */
+  private readonly pmiBroken = new Set<number>();
 
   constructor(o: HostProxyOptions) {
     this.o = o;
@@ -79,6 +85,7 @@ export class HostProxy {
         finalized: () => {},
         aborted: (r, code, message) => ev.aborted(r?.rank, code, message),
         protocolError: (connId, message, rank) => {
+          if (rank !== undefined && rank.kvsname === o.group.kvsname) this.pmiBroken.add(rank.rank);
           const from = rank === undefined ? this.endpoint?.describe(connId) : undefined;
           ev.pmiError(rank?.rank, from !== undefined ? `connection from ${from}: ${message}` : message);
         },
@@ -153,7 +160,8 @@ export class HostProxy {
       const l = ep ? { ...launch, env: withPmiPort(launch.env, ep.port, rank) } : launch;
       const report = (rp: RankProcess): void => {
         this.pmi.detach(rank);
-        ev.settled(rank, rp.outcome ?? { kind: 'exited', code: 0 }, this.pmi.state(rank, group.kvsname));
+        const state = this.pmi.state(rank, group.kvsname);
+        ev.settled(rank, rp.outcome ?? { kind: 'exited', code: 0 }, state === 'none' && this.pmiBroken.has(rank) ? 'initialized' : state);
       };
       const rp: RankProcess = new RankProcess(l, {
         stdout: (d) => this.relay(rank, 'stdout', d),
