@@ -238,6 +238,8 @@ export class Job {
   }
 
   private drainPending = false;
+  /** Error codes of output files that failed (see outputFailed). */
+  private readonly outputFailures = new Set<string>();
   private readonly t0 = Date.now();
   private readonly times = new Map<number, RankTimes>();
   private readonly phases: PhaseTimes = {};
@@ -349,6 +351,9 @@ export class Job {
 
   outputFailed(path: string, message: string): void {
     if (this.phase === 'done') return;
+    // One line per kind of failure: several output files on one full file system all fail with ENOSPC.
+    if (this.outputFailures.has(message)) return;
+    this.outputFailures.add(message);
     this.notice(`cannot write rank output to ${path}: ${message}`);
     if (this.phase === 'running') {
       this.addCause({ kind: 'output-failed', path, message });
