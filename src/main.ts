@@ -102,7 +102,7 @@ async function runJob(req: JobRequest, out: Sink, err: Sink, ui: Ui, before: Bef
   const progress = wantProgress(err.isTTY, plan.proxies.length, env) ? startProgress({ stream: process.stderr, hosts: plan.proxies.length, colour: ui.stderr.enabled }) : NO_PROGRESS;
   const jobOut = progress.sink(out);
   const jobErr = progress.sink(err);
-  const makeProxy = progress.watch(launcher === 'fork' ? localProxy : remoteProxyFactory(req, names, launcherEnv, how));
+  const makeProxy = progress.watch(launcher === 'fork' ? localProxy : remoteProxyFactory(req, names, launcherEnv, how, plan.proxies.map((p) => p.host)));
   // -l labels are coloured only where they reach a coloured stream (never in -outfile-pattern files)
   const outLabel = req.outfilePattern === undefined && ui.stdout.enabled ? ui.stdout.label : undefined;
   const errLabel = req.errfilePattern === undefined && ui.stderr.enabled ? ui.stderr.label : undefined;
