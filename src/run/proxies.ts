@@ -1,5 +1,5 @@
 // Which proxy each host gets: in-process for this host, launched (ssh; srun inside Slurm) for the others.
-import { fileURLToPath } from 'node:url';
+import { binPath } from '../util/package-root.js';
 import type { JobRequest } from '../model/types.js';
 import { isLocalHost } from '../hosts/local.js';
 import type { BatchAllocation } from '../hosts/batch/types.js';
@@ -15,7 +15,7 @@ import type { ProxyHandle } from './proxy-handle.js';
 /** The command that starts this same tsmpiexec as a proxy on another host (shared file system). */
 export function proxyArgv(req: JobRequest): string[] {
   if (req.proxyCmd) return [...req.proxyCmd, 'proxy'];
-  return [process.execPath, fileURLToPath(new URL('../../bin/tsmpiexec.js', import.meta.url)), 'proxy'];
+  return [process.execPath, binPath(), 'proxy'];
 }
 
 /** How remote proxies are started: over ssh, or as srun steps of the Slurm allocation `allocation`. */

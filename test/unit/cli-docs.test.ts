@@ -9,7 +9,7 @@ import { optionSynopsis, optionSummary, renderHelp, renderOptionHelp } from '../
 import { ERROR_TEXT, EXIT_TEXT, renderManPage } from '../../src/cli/man.js';
 import { renderBashCompletion, renderZshCompletion } from '../../src/cli/completion.js';
 import { EXAMPLES } from '../../src/cli/examples.js';
-import { packageVersion } from '../../src/cli/package-version.js';
+import { packageVersion } from '../../src/util/package-root.js';
 import { parseArgs } from '../../src/cli/parse.js';
 import { ERROR_CODES, TsmpiError } from '../../src/util/errors.js';
 import { EXIT } from '../../src/run/exit-status.js';
