@@ -1,5 +1,6 @@
-// Bring a real one-node Slurm (test/slurm/cluster.sh) up and down from a test file, submit jobs to it and wait
-// for them with deadlines. Every client command runs in the cluster's network namespace with SLURM_CONF set.
+// Bring a real Slurm (test/slurm/cluster.sh: one node, or one per test-bed host) up and down from a test file,
+// submit jobs to it and wait for them with deadlines. Every client command runs through `cluster.sh exec`:
+// in the cluster's network namespace (on a test bed, on its login host h0) with SLURM_CONF set.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -45,27 +46,28 @@ export interface Cluster {
 
 const ENDED = /^(COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|PREEMPTED|BOOT_FAIL|DEADLINE)/;
 
-export function clusterUp(opts: { nodeName?: string; cpus?: number; deadlineSec?: number } = {}): Cluster {
+export function clusterUp(opts: { nodeName?: string; cpus?: number; deadlineSec?: number; testbed?: string } = {}): Cluster {
   const args = ['up', '--deadline', String(opts.deadlineSec ?? 600)];
   if (opts.nodeName) args.push('--node-name', opts.nodeName);
   if (opts.cpus) args.push('--cpus', String(opts.cpus));
+  if (opts.testbed) args.push('--testbed', opts.testbed);
   const out = execFileSync('bash', [SCRIPT, ...args], { encoding: 'utf8', timeout: 90_000, stdio: ['ignore', 'pipe', 'pipe'] });
   const m = /SLURM_CLUSTER_DIR=(\S+)/.exec(out);
   if (!m?.[1]) throw new Error(`cluster.sh up printed no directory: ${out}`);
   const dir = m[1];
   const node = /SLURM_CLUSTER_NODE=(\S+)/.exec(fs.readFileSync(path.join(dir, 'env'), 'utf8'))?.[1] ?? '';
   const base = (env?: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({ ...process.env, ...env, SLURM_CONF: path.join(dir, 'slurm.conf') });
-  const nsArgv = (args: string[]): string[] => [`--net=${path.join(dir, 'netns')}`, '--', ...args];
+  const nsArgv = (args: string[]): string[] => [SCRIPT, 'exec', '--dir', dir, '--', ...args];
 
   const c: Cluster = {
     dir,
     node,
     run(args, o = {}) {
-      return execFileSync('nsenter', nsArgv(args), { encoding: 'utf8', env: base(o.env), timeout: o.timeoutMs ?? 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
+      return execFileSync('bash', nsArgv(args), { encoding: 'utf8', env: base(o.env), timeout: o.timeoutMs ?? 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
     },
     runAsync(args, o = {}) {
       return new Promise((resolve) => {
-        const child = spawn('nsenter', nsArgv(args), { env: base(o.env), stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn('bash', nsArgv(args), { env: base(o.env), stdio: ['ignore', 'pipe', 'pipe'] });
         const out: Buffer[] = [];
         const err: Buffer[] = [];
         child.stdout.on('data', (d: Buffer) => out.push(d));
