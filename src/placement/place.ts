@@ -3,8 +3,14 @@
 // consecutive ranks (block-wise) before moving on; `-ppn N` gives every host N slots. When all slots are
 // used, placement wraps around to the first host again (oversubscription, as Hydra does silently).
 import type { HostSource, HostSpec, JobPlan, JobRequest, ProxyPlan, RankPlan } from '../model/types.js';
-import { usageError } from '../util/errors.js';
+import { ERROR_CODES, TsmpiError, usageError } from '../util/errors.js';
 import { processMapping } from './mapping.js';
+
+/**
+ * The largest job tsmpiexec plans: about the flat-MPI size of today's largest machines. Far beyond it the plan
+ * alone would exhaust the launcher's memory (-n 2147483647 used to abort in V8 after 40 s and 5 GB).
+ */
+export const MAX_JOB_RANKS = 1 << 20;
 
 export interface PlaceInput {
   request: Pick<JobRequest, 'segments' | 'ppn'>;
@@ -15,23 +21,34 @@ export interface PlaceInput {
   defaultNp: number;
 }
 
-/** The slot sequence one pass over the host list yields: host index per slot. */
-export function slotSequence(hosts: readonly HostSpec[], ppn: number | undefined): number[] {
+/**
+ * The slot sequence one pass over the host list yields: host index per slot. With `limit`, it stops after that
+ * many slots: placing `limit` ranks never looks further, and a huge -ppn or slot count is not materialized.
+ */
+export function slotSequence(hosts: readonly HostSpec[], ppn: number | undefined, limit = Infinity): number[] {
   const seq: number[] = [];
-  hosts.forEach((h, i) => {
-    const n = ppn ?? h.slots ?? 1;
+  for (let i = 0; i < hosts.length && seq.length < limit; i++) {
+    const n = Math.min(ppn ?? hosts[i]?.slots ?? 1, limit - seq.length);
     for (let k = 0; k < n; k++) seq.push(i);
-  });
+  }
   return seq;
 }
 
 export function place(input: PlaceInput): JobPlan {
   const { request, hosts } = input;
   if (hosts.length === 0) throw usageError('no hosts to run on', 'empty host list', 'give -hosts NAME or a host file with at least one host');
-  const seq = slotSequence(hosts, request.ppn);
   const segs = request.segments;
   // Segments without -n: a lone segment takes the default; in MPMD each unspecified segment takes one rank.
   const counts = segs.map((s) => s.np ?? (segs.length === 1 ? input.defaultNp : 1));
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total > MAX_JOB_RANKS) {
+    throw new TsmpiError(ERROR_CODES.BAD_VALUE, `a job of ${total} ranks is larger than tsmpiexec can start (at most ${MAX_JOB_RANKS})`, {
+      culprit: segs.some((sg) => sg.np === undefined) ? 'the slot counts of the hosts' : segs.length === 1 ? '-n' : 'the -n of the segments',
+      hint: `ask for at most ${MAX_JOB_RANKS} ranks with -n`,
+      exitStatus: 2,
+    });
+  }
+  const seq = slotSequence(hosts, request.ppn, Math.max(total, 1));
 
   const ranks: RankPlan[] = [];
   const hostOfRank: number[] = [];
