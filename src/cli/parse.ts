@@ -49,7 +49,7 @@ function hostsOf(value: string, label: string): HostSpec[] {
   try {
     return parseHostList(value);
   } catch (e) {
-    if (e instanceof TsmpiError) throw new TsmpiError(e.code, `${label}: ${e.message}`, { culprit: e.culprit, hint: e.hint, exitStatus: 2 });
+    if (e instanceof TsmpiError) throw new TsmpiError(e.code, `${label}: ${e.message}`, { culprit: e.culprit || label, hint: e.hint, exitStatus: 2 });
     throw e;
   }
 }

@@ -36,7 +36,7 @@ export function unknownOptionError(word: string): TsmpiError {
   const guess = nearest(bare, allSpellings());
   const shown = dashes === '' ? '-' : dashes;
   return usageError(
-    `unknown option ${word}${guess !== undefined ? `; did you mean ${shown}${guess}?` : ''}`,
+    `unknown option ${word === '' ? "''" : word}${guess !== undefined ? `; did you mean ${shown}${guess}?` : ''}`,
     word,
     `${HELP_HINT}; a program whose name starts with '-' goes after --`,
   );

@@ -54,6 +54,6 @@ export function printable(text: string): string {
 
 /** `tsmpiexec: <what> (<culprit>)` plus an optional `hint:` line. No stack. */
 export function formatError(e: TsmpiError): string {
-  const head = `tsmpiexec: ${printable(e.message)}${e.culprit !== undefined ? ` (${printable(e.culprit)})` : ''} [${e.code}]`;
+  const head = `tsmpiexec: ${printable(e.message)}${e.culprit !== undefined ? ` (${e.culprit === '' ? "''" : printable(e.culprit)})` : ''} [${e.code}]`;
   return e.hint ? `${head}\nhint: ${printable(e.hint)}` : head;
 }
