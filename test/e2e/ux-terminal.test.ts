@@ -99,7 +99,10 @@ describe('colour', () => {
     expect(r.code).toBe(3);
     const out = r.out.toString();
     expect(out).toMatch(/^\x1b\[3\dm\[0\]\x1b\[39m out$/m);
-    expect(out.replace(SGR, '').split('\n').sort()).toEqual(['', '[0] out', '[1] out']);
+    // the first rank to exit 3 ends the job: the other may be terminated before its echo on a loaded machine
+    const lines = out.replace(SGR, '').split('\n').filter((l) => l !== '');
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    for (const l of lines) expect(l).toMatch(/^\[[01]\] out$/);
     const err = r.err.toString();
     expect(err).toMatch(/\x1b\[1mtsmpiexec:\x1b\[22m\x1b\[31m ranks? .*exited with code 3/);
     expect(err).toMatch(/^\x1b\[3\dm\[[01]\]\x1b\[39m err$/m);
