@@ -43,12 +43,15 @@ export function remoteProxyFactory(
 ): (spec: ProxySpec) => ProxyHandle {
   const { launcher, gate } = makeLauncher(req, how);
   const argv = proxyArgv(req);
-  const remote = hosts.map((h, i) => ({ h, i })).filter(({ h }) => !isLocalHost(h, names)).map(({ i }) => i);
+  // Inside a Slurm job our node's name need not be our host name (NodeName=node001 on host ip-10-0-0-1):
+  // slurmd says which node we are on, so that node's ranks stay in-process instead of going through srun.
+  const local = how.kind === 'slurm' && env.SLURMD_NODENAME ? new Set([...names, env.SLURMD_NODENAME]) : names;
+  const remote = hosts.map((h, i) => ({ h, i })).filter(({ h }) => !isLocalHost(h, local)).map(({ i }) => i);
   const useTree = how.kind === 'ssh' && !req.noTree && remote.length > req.treeWidth;
   const tree = useTree ? treeLayout(remote, req.treeWidth) : undefined;
   const registry: ProxyRegistry = new Map();
   return (spec) => {
-    if (isLocalHost(spec.host, names)) return localProxy(spec);
+    if (isLocalHost(spec.host, local)) return localProxy(spec);
     const assign = buildAssign(spec, req.verbose);
     const node = tree?.get(spec.index);
     if (tree && node && node.children.length > 0) {

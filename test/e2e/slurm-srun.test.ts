@@ -1,8 +1,9 @@
 // The slurm launcher against a real Slurm: the one-node test cluster's node gets a name of its own (slurmd -N
-// tsmpi-n1 on this host), so tsmpiexec inside a job sees a host that is not itself and starts its proxy with
-// srun as a step of the job. Checked: MPI jobs run, binary data crosses srun's stdio unchanged both ways,
-// scancel leaves no rank, and a proxy that never answers is cancelled with its step (srun is told to stop)
-// while the job itself goes on.
+// tsmpi-n1 on this host). In a batch script tsmpiexec knows its node from SLURMD_NODENAME and runs the ranks
+// in-process; with SLURMD_NODENAME unset (as on a login node holding an allocation) the node is another host
+// to it, so it starts the proxy with srun as a step of the job. Checked: MPI jobs run, binary data crosses
+// srun's stdio unchanged both ways, scancel leaves no rank, and a proxy that never answers is cancelled with
+// its step (srun is told to stop) while the job itself goes on.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -42,6 +43,11 @@ function withEnv(name: string, value: string): number[] {
 
 const read = (p: string): string => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : '');
 
+const slurmdLog = (): string => read(path.join(c.dir, 'log', `slurmd-${NODE}.log`));
+
+/** The head of a job script that makes the job's node look like another host (see the header). */
+const AWAY = '#!/bin/bash\nunset SLURMD_NODENAME\n';
+
 describe.skipIf(skip)('the slurm launcher: proxies started with srun as job steps', () => {
   beforeAll(() => {
     if (unavailable) throw new Error(unavailable);
@@ -60,14 +66,27 @@ describe.skipIf(skip)('the slurm launcher: proxies started with srun as job step
     expect(left, 'processes of the job left behind').toEqual([]);
   });
 
+  it('knows its own node by SLURMD_NODENAME even when that is not the host name: ranks in-process', async () => {
+    const out = path.join(c.dir, 'local.out');
+    const script = c.script('local.sh', `#!/bin/bash\n${node} ${BIN} --verbose ${hello}\necho "tsmpiexec exit $?"\n`);
+    const id = c.submit(script, ['-n', '2', '-o', out], newMarker());
+    const st = await c.waitEnded(id);
+    const text = read(out);
+    expect(st.state, text).toBe('COMPLETED');
+    expect(text).toContain(`2 ranks on 1 host(s) [${NODE}:2], launcher slurm`);
+    expect(slurmdLog(), 'no step was started').not.toContain(`launch task StepId=${id}.0 `);
+    for (let i = 0; i < 2; i++) expect(text).toContain(`hello from rank ${i} of 2 on ${host} (allreduce sum 1, expected 1)\n`);
+  });
+
   it('runs MPI hello through an srun-started proxy, one rank per task', async () => {
     const out = path.join(c.dir, 'hello.out');
-    const script = c.script('hello.sh', `#!/bin/bash\n${node} ${BIN} --verbose ${hello}\necho "tsmpiexec exit $?"\n`);
+    const script = c.script('hello.sh', `${AWAY}${node} ${BIN} --verbose ${hello}\necho "tsmpiexec exit $?"\n`);
     const id = c.submit(script, ['-n', '3', '-o', out], newMarker());
     const st = await c.waitEnded(id);
     const text = read(out);
     expect(st.state, text).toBe('COMPLETED');
     expect(text).toContain(`3 ranks on 1 host(s) [${NODE}:3], launcher slurm`);
+    expect(slurmdLog(), 'the proxy ran as step 0 of the job').toContain(`launch task StepId=${id}.0 `);
     for (let i = 0; i < 3; i++) expect(text).toContain(`hello from rank ${i} of 3 on ${host} (allreduce sum 3, expected 3)\n`);
     expect(text).toContain('tsmpiexec exit 0\n');
   });
@@ -82,7 +101,7 @@ describe.skipIf(skip)('the slurm launcher: proxies started with srun as job step
     const script = c.script(
       'bin.sh',
       [
-        '#!/bin/bash',
+        AWAY,
         // the working directory stays visible to ranks under a private /tmp; other /tmp files may not
         `cd ${c.dir}`,
         `${node} ${BIN} -n 1 cat random.bin > random.out1`,
@@ -103,7 +122,7 @@ describe.skipIf(skip)('the slurm launcher: proxies started with srun as job step
 
   it('scancel leaves no rank alive (ranks under the proxy step)', async () => {
     const out = path.join(c.dir, 'cancel.out');
-    const script = c.script('cancel.sh', `#!/bin/bash\n${node} ${BIN} sh -c 'echo "rank $PMI_RANK up"; exec sleep 300'\n`);
+    const script = c.script('cancel.sh', `${AWAY}${node} ${BIN} sh -c 'echo "rank $PMI_RANK up"; exec sleep 300'\n`);
     const env = newMarker();
     const id = c.submit(script, ['-n', '2', '-o', out], env);
     const sleepers = (): number =>
@@ -126,7 +145,7 @@ describe.skipIf(skip)('the slurm launcher: proxies started with srun as job step
     const script = c.script(
       'timeout.sh',
       [
-        '#!/bin/bash',
+        AWAY,
         `${node} ${BIN} --launch-timeout 2 --proxy-cmd "env TSMPI_FAKE_PROXY=${tag} sh -c 'sleep 300' --" ${hello}`,
         'echo "tsmpiexec exit $?"',
         'exec sleep 300',
