@@ -73,7 +73,7 @@ describe('captured environments', () => {
     const a = detectAllocation(env, { ...deps, readFile: files({ [env.PBS_NODEFILE as string]: 'pbs-torque.nodefile' }) });
     expect(a).toMatchObject({
       system: 'PBS',
-      variables: ['PBS_NODEFILE (/var/spool/torque/aux/4711.headnode.cluster)'],
+      variables: ['PBS_NODEFILE'],
       hosts: [{ name: 'node07.cluster', slots: 4 }, { name: 'node08.cluster', slots: 4 }, { name: 'node11.cluster', slots: 4 }],
       slots: 12,
       jobId: '4711.headnode.cluster',
@@ -90,6 +90,7 @@ describe('captured environments', () => {
     const a = detectAllocation(env, { ...deps, readFile: files({ [env.PE_HOSTFILE as string]: 'sge.pe_hostfile' }) });
     expect(a).toMatchObject({
       system: 'Grid Engine',
+      variables: ['PE_HOSTFILE'],
       hosts: [{ name: 'node01.cluster', slots: 4 }, { name: 'node02.cluster', slots: 4 }, { name: 'node03.cluster', slots: 2 }],
       slots: 10,
       jobId: '90210',

@@ -44,10 +44,12 @@ export function detectAllocation(env: Env, deps: DetectDeps): BatchAllocation | 
   }
 }
 
-/** `the Slurm allocation of job 42 (SLURM_JOB_NODELIST, SLURM_TASKS_PER_NODE): 2 hosts, 6 slots`. */
+/**
+ * `the Slurm allocation of job 42 (SLURM_JOB_NODELIST, SLURM_TASKS_PER_NODE): 2 hosts, 6 slots`: variable
+ * names, never their values (--verbose promises that; a job id is not a secret).
+ */
 export function describeAllocation(a: BatchAllocation): string {
   const job = a.jobId !== undefined ? ` of job ${a.jobId}` : '';
   const size = `${a.hosts.length} host${a.hosts.length === 1 ? '' : 's'}, ${a.slots} slot${a.slots === 1 ? '' : 's'}`;
-  const extra = [a.note, a.scratchDir !== undefined ? `scratch directory ${a.scratchDir}` : undefined].filter((x) => x !== undefined);
-  return `the ${a.system} allocation${job} (${a.variables.join(', ')}): ${size}${extra.length > 0 ? `; ${extra.join('; ')}` : ''}`;
+  return `the ${a.system} allocation${job} (${a.variables.join(', ')}): ${size}${a.note !== undefined ? `; ${a.note}` : ''}`;
 }

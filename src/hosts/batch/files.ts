@@ -22,7 +22,7 @@ export function parsePbsNodefile(text: string, path: string, jobId?: string): Ba
     tally.add(line, 1);
   });
   if (tally.hosts.length === 0) throw allocationError(variable, `${path} names no host`);
-  const alloc: BatchAllocation = { system: 'PBS', variables: [`${variable} (${path})`], hosts: tally.hosts, slots: tally.total };
+  const alloc: BatchAllocation = { system: 'PBS', variables: [variable], hosts: tally.hosts, slots: tally.total };
   if (jobId !== undefined) alloc.jobId = jobId;
   return alloc;
 }
@@ -69,7 +69,7 @@ export function parseSgeHostfile(text: string, path: string, jobId?: string): Ba
     tally.add(name, n);
   });
   if (tally.hosts.length === 0) throw allocationError(variable, `${path} names no host`);
-  const alloc: BatchAllocation = { system: 'Grid Engine', variables: [`${variable} (${path})`], hosts: tally.hosts, slots: tally.total };
+  const alloc: BatchAllocation = { system: 'Grid Engine', variables: [variable], hosts: tally.hosts, slots: tally.total };
   if (jobId !== undefined) alloc.jobId = jobId;
   return alloc;
 }
