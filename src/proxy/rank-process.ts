@@ -2,7 +2,7 @@
 // terminal's Ctrl-C reaches only tsmpiexec, which forwards it), with stdout/stderr pipes, stdin as a pipe or
 // /dev/null, and the PMI socketpair at fd 3 (PMI_FD=3: no listening socket anywhere).
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { RankOutcome } from '../model/types.js';
 
@@ -61,22 +61,25 @@ export class RankProcess {
       return undefined;
     }
     this.child = child;
+    // First, before anything can throw: an 'error' event without a listener would crash the whole launcher.
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      // spawn failure (ENOENT, EACCES, EMFILE, ...) arrives here asynchronously
+      if (this.pid === undefined) {
+        this.finish({ kind: 'not-started', reason: e.code ? `${e.code}: ${e.message}` : e.message });
+        this.settle();
+      }
+    });
     this.pid = child.pid;
-    const out = child.stdout as Readable;
-    const err = child.stderr as Readable;
+    const out = child.stdout;
+    const err = child.stderr;
+    // Out of file descriptors (EMFILE, ENFILE): Node gives up before making the pipes; the 'error' event follows.
+    if (!out || !err) return undefined;
     out.on('data', (d: Buffer) => this.ev.stdout(d));
     err.on('data', (d: Buffer) => this.ev.stderr(d));
     out.once('end', () => this.ev.streamEnd('stdout'));
     err.once('end', () => this.ev.streamEnd('stderr'));
     child.stdin?.on('error', () => {
       /* the rank stopped reading (EPIPE): nothing to do, the forwarder stops writing */
-    });
-    child.once('error', (e: NodeJS.ErrnoException) => {
-      // spawn failure (ENOENT, EACCES, ...) arrives here asynchronously
-      if (this.pid === undefined) {
-        this.finish({ kind: 'not-started', reason: e.code ? `${e.code}: ${e.message}` : e.message });
-        this.settle();
-      }
     });
     child.once('exit', (code, signal) => {
       this.finish(signal ? { kind: 'signaled', signal } : { kind: 'exited', code: code ?? 0 });
@@ -86,7 +89,7 @@ export class RankProcess {
         this.settle();
       });
     });
-    return child.stdio[3] as Socket;
+    return (child.stdio[3] as Socket | null) ?? undefined;
   }
 
   private finish(o: RankOutcome): void {
@@ -134,7 +137,7 @@ export class RankProcess {
   destroyStreams(): void {
     this.child?.stdout?.destroy();
     this.child?.stderr?.destroy();
-    (this.child?.stdio[3] as Socket | undefined)?.destroy();
+    (this.child?.stdio?.[3] as Socket | null | undefined)?.destroy();
     this.child?.stdin?.destroy();
   }
 }
