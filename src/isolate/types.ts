@@ -1,6 +1,7 @@
 // The vocabulary of isolation: what the proxy asks for, what the host offers (probe), what we decided (plan).
 // Plain data and interfaces only; behaviour lives in probe.ts, plan.ts and the apply modules.
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import type { UsageFigures } from '../model/types.js';
 
 export type IsolationMode = 'auto' | 'strict' | 'off';
 
@@ -18,16 +19,8 @@ export interface IsolationRequest {
   keepVisible?: string[];
 }
 
-/** Accounting for one rank or one host. null = this host cannot measure it (never a fake 0). */
-export interface RankUsage {
-  cpuUserSec: number;
-  cpuSysSec: number;
-  memPeakBytes: number | null;
-  ioReadBytes: number | null;
-  ioWriteBytes: number | null;
-  pidsPeak: number | null;
-  oomKilled: boolean;
-}
+/** Accounting for one rank or one host (the model's UsageFigures). null = cannot be measured, never a fake 0. */
+export type RankUsage = UsageFigures;
 
 export type CgroupKind = 'v2' | 'v1' | 'hybrid' | 'none';
 export type TmpKind = 'private' | 'tmpdir' | 'none';

@@ -29,10 +29,11 @@ export default function setup(): void {
   }
   fs.mkdirSync(FIXTURE_DIR, { recursive: true });
   const src = path.resolve('test/fixtures/mpi');
-  for (const f of fs.readdirSync(src)) {
-    if (!f.endsWith('.c')) continue;
+  // the MPI hello is the bundled example itself (examples/hello.c), not a copy of it
+  const sources = [...fs.readdirSync(src).filter((f) => f.endsWith('.c')).map((f) => path.join(src, f)), path.resolve('examples/hello.c')];
+  for (const input of sources) {
+    const f = path.basename(input);
     const out = path.join(FIXTURE_DIR, f.slice(0, -2));
-    const input = path.join(src, f);
     if (fs.existsSync(out) && fs.statSync(out).mtimeMs > fs.statSync(input).mtimeMs) continue;
     const cc = f === 'flood.c' ? 'cc' : 'mpicc.mpich';
     execFileSync(cc, ['-O2', '-o', out, input], { stdio: 'inherit' });
