@@ -18,6 +18,7 @@ const SYNOPSIS = [
   'tsmpiexec [OPTIONS] PROGRAM [ARGS...] [: [OPTIONS] PROGRAM [ARGS...]]...',
   'tsmpiexec [OPTIONS] -configfile FILE',
   'tsmpiexec --help [OPTION]',
+  'tsmpiexec pmi-check [--keys N] [--json]   (run as a rank: probe the PMI server)',
 ];
 
 const INTRO =

@@ -189,6 +189,9 @@ export function renderManPage(version: string, date: string): string {
     '.br',
     '.B tsmpiexec',
     '\\fB\\-\\-help\\fR [\\fIoption\\fR]',
+    '.br',
+    '.B tsmpiexec pmi-check',
+    '[\\fB\\-\\-keys\\fR \\fIN\\fR] [\\fB\\-\\-json\\fR]',
   ];
   const description = [
     '.SH DESCRIPTION',
@@ -198,6 +201,10 @@ export function renderManPage(version: string, date: string): string {
     '.PP',
     roffText(
       'The program is the first word that is neither an option nor an option\'s value; every word after it is passed to the program unchanged, even words that look like options. A lone colon (:) ends one program segment and starts the next (MPMD); the segments share one MPI_COMM_WORLD, numbered in order. A program whose name starts with a dash can be given after --.',
+    ),
+    '.PP',
+    roffText(
+      'tsmpiexec pmi-check, run as the program of a job (tsmpiexec -n 8 tsmpiexec pmi-check) or under any other launcher, probes its PMI server the way flux pmi does: it connects through PMI_FD or PMI_PORT, initializes, passes a barrier, exchanges N keys (default 4) all-to-all and checks every value, and prints one line of timings per rank; it exits 1 on any failure. Handy when an MPI start-up is broken.',
     ),
     '.PP',
     roffText(

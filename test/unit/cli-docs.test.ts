@@ -42,6 +42,7 @@ const FOREIGN: Record<string, string> = {
   '--nodes': 'an #SBATCH directive in EXAMPLES',
   '--ntasks-per-node': 'an #SBATCH directive in EXAMPLES',
   '-p': "ssh's port option in the -launcher-exec text",
+  '--keys': 'an option of the pmi-check subcommand (src/pmi-check), not of the launcher',
 };
 
 /** A value each option accepts, so every table entry is proved to parse (a new option needs one here). */
