@@ -180,6 +180,15 @@ export class Job {
     this.kvs.addGroup(plan.kvsname, plan.proxies.length);
     this.phase = 'running';
     plan.proxies.forEach((p, i) => {
+      // A proxy speaks only for its own ranks, with outcomes that are objects: anything else (a corrupted or
+      // mismatched remote proxy) ends the job naming the host, rather than a crash or a rank settled twice.
+      const mine = new Set(p.ranks);
+      const own = (rank: number, ...outcome: [RankOutcome] | []): boolean => {
+        const o: unknown = outcome.length === 0 ? { kind: '' } : outcome[0];
+        if (mine.has(rank) && typeof o === 'object' && o !== null && typeof (o as { kind?: unknown }).kind === 'string') return true;
+        this.proxyFailed(i, 'lost', `it sent a malformed event for rank ${String(rank)}`);
+        return false;
+      };
       const appnums: Record<number, number> = {};
       for (const r of p.ranks) appnums[r] = plan.ranks[r]?.appnum ?? 0;
       const spec: ProxySpec = {
@@ -205,16 +214,17 @@ export class Job {
         launches: launches[i] ?? [],
         kvs: this.kvs,
         events: {
-          output: (rank, stream, data) => this.output(rank, stream, data),
-          outputEnd: (rank, stream) => this.outputEnd(rank, stream),
+          output: (rank, stream, data) => (own(rank) ? this.output(rank, stream, data) : true),
+          outputEnd: (rank, stream) => own(rank) && this.outputEnd(rank, stream),
           started: (rank) => {
+            if (!own(rank)) return;
             this.openStreams += 2;
             this.times.set(rank, { startMs: this.now() });
             if (++this.startedCount === plan.size) this.phases.ranksStartedMs = this.now();
           },
-          exited: (rank, outcome) => this.rankExited(rank, outcome),
-          settled: (rank, outcome, pmi) => this.rankSettled(rank, outcome, pmi),
-          aborted: (rank, code, message) => this.aborted(rank, code, message),
+          exited: (rank, outcome) => own(rank, outcome) && this.rankExited(rank, outcome),
+          settled: (rank, outcome, pmi) => own(rank, outcome) && this.rankSettled(rank, outcome, pmi),
+          aborted: (rank, code, message) => (rank === undefined || own(rank)) && this.aborted(rank, code, message),
           pmiError: (rank, message) => this.notice(`PMI protocol error from rank ${rank ?? '?'}: ${message}`),
           launchFailed: (message) => this.proxyFailed(i, 'launch', message),
           lost: (message) => this.proxyFailed(i, 'lost', message),
