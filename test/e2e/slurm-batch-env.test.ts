@@ -8,6 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { killLive, leftovers, runTsmpiexec, type RunResult } from '../helpers/run.js';
 
+// (temp dirs not named tsmpi-*: other tests check that jobs leave no tsmpi-* entry in /tmp)
+
 /** Every batch variable the detection looks at, unset, so the runner's own environment cannot leak in. */
 const CLEAN: Record<string, string> = Object.fromEntries(
   ['SLURM_JOB_ID', 'SLURM_JOBID', 'SLURM_JOB_NODELIST', 'SLURM_NODELIST', 'SLURM_TASKS_PER_NODE', 'SLURM_JOB_CPUS_PER_NODE', 'SLURM_STEP_ID', 'SLURM_STEPID', 'SLURMD_NODENAME', 'LSB_MCPU_HOSTS', 'PE_HOSTFILE', 'PBS_NODEFILE', '_CONDOR_SCRATCH_DIR', '_CONDOR_MACHINE_AD', '_CONDOR_JOB_AD'].map((k) => [k, '']),
@@ -60,7 +62,7 @@ describe('inside a batch job', () => {
   });
 
   it('PBS: the hosts of PBS_NODEFILE, one line per slot', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsmpi-pbs-'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batch-env-pbs-'));
     try {
       fs.writeFileSync(path.join(dir, 'nodes'), 'node07\nnode07\nnode08\n');
       const r = await run(['--dry-run', 'true'], { ...CLEAN, PBS_NODEFILE: path.join(dir, 'nodes'), PBS_JOBID: '17.srv' });
@@ -79,7 +81,7 @@ describe('inside a batch job', () => {
   });
 
   it('HTCondor: the ranks run on this host, as many as the slot has CPUs', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsmpi-condor-'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batch-env-condor-'));
     try {
       fs.writeFileSync(path.join(dir, '.machine.ad'), 'Cpus = 3\nMemory = 2048\n');
       const env = { ...CLEAN, _CONDOR_SCRATCH_DIR: dir, _CONDOR_MACHINE_AD: path.join(dir, '.machine.ad') };

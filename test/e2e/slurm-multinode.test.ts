@@ -8,15 +8,14 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BIN, FIX, leftovers, processesWithMarker } from '../helpers/run.js';
-import { bedUp, type Bed } from '../helpers/testbed.js';
-import { clusterUp, slurmUnavailable, type Cluster } from '../slurm/cluster.js';
+import { clusterUp, slurmBedUp, slurmUnavailable, type Cluster } from '../slurm/cluster.js';
 
 const unavailable = slurmUnavailable();
 const skip = unavailable !== undefined && process.env.CI !== 'true';
 const hello = path.join(FIX, 'hello');
 const node = process.execPath;
 
-let bed: Bed | undefined;
+let bed: { dir: string; down(): void } | undefined;
 let c: Cluster | undefined;
 let marker: string | undefined;
 
@@ -41,7 +40,7 @@ describe.skipIf(skip)('a three-node Slurm on the test bed', () => {
   beforeAll(() => {
     if (unavailable) throw new Error(unavailable);
     if (!fs.existsSync(hello)) throw new Error(`MPI fixtures are missing in ${FIX}`);
-    bed = bedUp(3, 'tssl');
+    bed = slurmBedUp(3, 'tssl');
     c = clusterUp({ testbed: bed.dir, cpus: 2 });
   });
 

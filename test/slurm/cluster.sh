@@ -225,7 +225,8 @@ cmd_up() {
     die "needs slurmctld, slurmd and munged (apt-get install slurm-wlm munge)"
   ((EUID == 0)) || die "must run as root"
   if [[ -z $DIR ]]; then
-    DIR=$(mktemp -d "${TMPDIR:-/tmp}/tsmpi-slurm.XXXXXX")
+    # not tsmpi-*: other tests check that jobs leave no tsmpi-* entry in /tmp while this runs beside them
+    DIR=$(mktemp -d "${TMPDIR:-/tmp}/slurm-test-cluster.XXXXXX")
   else
     DIR=$(realpath -m -- "$DIR")
     [[ ! -e $DIR || -z $(ls -A "$DIR") ]] || die "$DIR exists and is not empty"

@@ -3,9 +3,33 @@
 // in the cluster's network namespace (on a test bed, on its login host h0) with SLURM_CONF set.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 const SCRIPT = path.resolve('test/slurm/cluster.sh');
+const TESTBED = path.resolve('test/testbed/testbed.sh');
+
+/**
+ * A network-namespace test bed (test/testbed/testbed.sh) of hosts h0..hN, in a directory not named tsmpi-*
+ * (other tests check that jobs leave no tsmpi-* entry in /tmp while this one runs beside them).
+ */
+export function slurmBedUp(n: number, prefix: string): { dir: string; down(): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `slurm-test-bed-${prefix}-`));
+  const bed = (...args: string[]): void => {
+    execFileSync('bash', [TESTBED, ...args, '--dir', dir], { timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  };
+  try {
+    bed('up', String(n), '--prefix', prefix);
+  } catch (e) {
+    try {
+      bed('down');
+    } catch {
+      /* best effort */
+    }
+    throw e;
+  }
+  return { dir, down: () => bed('down') };
+}
 
 /** Why the Slurm tests cannot run here, or undefined when they can (root, slurmctld, slurmd, munged). */
 export function slurmUnavailable(): string | undefined {
