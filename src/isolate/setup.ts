@@ -141,8 +141,19 @@ class JobIsolation implements Isolation {
     return this.sampler.cpu(rank);
   }
 
-  async cleanup(): Promise<{ leftovers: string[] }> {
-    if (this.cleaned) return { leftovers: [] };
+  /**
+   * Idempotent, and a second caller waits for the first: a remote proxy closes on 'shutdown' and again when the
+   * channel ends, and exits when the second close resolves (it used to resolve at once, mid-way through the
+   * first cleanup's rmdir retries, leaving the job's memory cgroup behind).
+   */
+  cleanup(): Promise<{ leftovers: string[] }> {
+    this.cleaning ??= this.cleanupOnce();
+    return this.cleaning;
+  }
+
+  private cleaning: Promise<{ leftovers: string[] }> | undefined;
+
+  private async cleanupOnce(): Promise<{ leftovers: string[] }> {
     this.cleaned = true;
     const leftovers: string[] = [];
     this.sampler?.stop();
