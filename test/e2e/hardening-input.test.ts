@@ -21,7 +21,8 @@ let work: string;
 let never: string;
 
 async function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  const r = await runTsmpiexec(args, { timeoutMs: 30_000, ...opts });
+  // NO_COLOR: the checks below look for control characters in what reaches the terminal
+  const r = await runTsmpiexec(args, { timeoutMs: 30_000, ...opts, env: { NO_COLOR: '1', ...opts.env } });
   markers.push(r.marker);
   if (r.pid !== undefined) pids.push(r.pid);
   return r;
