@@ -179,6 +179,10 @@ set -eu
 h=$1 dir=$2
 hostname "$h"
 mount --bind "$dir/hosts" /etc/hosts
+# root logs in with /bin/sh on bed hosts: a login bash would run the ~/.bashrc of root (on the dev machines it
+# runs pyenv rehash, whose lock file is left behind when a test kills a session mid-login, and every later
+# login then waits 60 s for it). Only this host mount namespace sees the changed passwd.
+mount --bind "$dir/passwd" /etc/passwd
 # sysfs shows the interfaces of the netns it was mounted from: give /sys/class/net this host view
 # (only /sys/class/net is replaced, so /sys/fs/cgroup stays as it is).
 m=$dir/node/$h/sysfs
@@ -289,6 +293,8 @@ cmd_up() {
     for ((k = 0; k <= n; k++)); do echo "$(addr_of "$k") h$k"; done
   } >"$DIR/hosts"
   chmod 644 "$DIR/hosts"
+  awk -F: 'BEGIN { OFS = ":" } $1 == "root" { $7 = "/bin/sh" } { print }' /etc/passwd >"$DIR/passwd"
+  chmod 644 "$DIR/passwd"
   for ((k = 1; k <= n; k++)); do echo "h$k"; done >"$DIR/hostfile"
   cat >"$DIR/ssh_config" <<EOF
 # ssh client config for the test bed in $DIR (use: ssh -F $DIR/ssh_config hK CMD)
