@@ -2,6 +2,7 @@
 // any PMI variables inherited from an outer launcher (so a rank never talks to the wrong server), plus the
 // explicit -genv/-env settings, plus the PMI variables of this job.
 import type { EnvPolicy, EnvSpec } from '../model/types.js';
+import { isSlurmTaskVar } from '../launch/slurm.js';
 
 /** Inherited names that belong to some other PMI server and must never reach our ranks. */
 export function isForeignPmiVar(name: string): boolean {
@@ -21,7 +22,8 @@ export function isForeignPmiVar(name: string): boolean {
 export function applyPolicy(launcherEnv: Record<string, string | undefined>, policy: EnvPolicy): Record<string, string> {
   const out: Record<string, string> = {};
   const keep = (k: string): boolean => {
-    if (isForeignPmiVar(k)) return false;
+    // an outer srun task's identity (SLURM_PROCID=0 in every rank, ...) is not our ranks', whatever the launcher
+    if (isForeignPmiVar(k) || isSlurmTaskVar(k)) return false;
     if (policy.kind === 'all') return true;
     if (policy.kind === 'none') return false;
     return policy.names.includes(k);

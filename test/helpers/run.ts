@@ -115,10 +115,11 @@ export async function leftovers(marker: string, ms = 2000): Promise<number[]> {
   return pids;
 }
 
-/** Entries in the temp dir that a job of ours could have created. */
+/** Entries in the temp dir that a job of ours could have created (a per-job TMPDIR, a PMI socket dir); not
+ *  the test beds and fixtures other test files create at the same time. */
 export function tmpEntries(): string[] {
   const dir = process.env.TMPDIR ?? '/tmp';
-  return fs.readdirSync(dir).filter((f) => f.startsWith('tsmpiexec') || f.startsWith('tsmpi-'));
+  return fs.readdirSync(dir).filter((f) => f.startsWith('tsmpiexec') || f.startsWith('tsmpi-pmi-'));
 }
 
 /** Sockets listening on this host (ss), for the "no listening socket" check. */

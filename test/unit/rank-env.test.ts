@@ -19,3 +19,10 @@ describe('rank environment', () => {
     });
   });
 });
+
+describe('an outer Slurm task', () => {
+  it('does not lend its identity to our ranks, whatever the launcher', () => {
+    const e = applyPolicy({ SLURM_JOB_ID: '7', SLURM_PROCID: '0', SLURM_STEP_ID: '3', SLURMD_NODENAME: 'n1', PATH: '/bin' }, { kind: 'all' });
+    expect(e).toEqual({ SLURM_JOB_ID: '7', PATH: '/bin' });
+  });
+});
