@@ -23,6 +23,8 @@ export interface HolderInput {
   tmpfsSize?: number;
   /** Host /tmp and /dev/shm entries the ranks need, bound back over the private tmpfs (keep-visible.ts). */
   keep?: string[];
+  /** Back /tmp with this directory (a batch scratch dir) instead of a tmpfs. */
+  tmpSource?: string;
 }
 
 export interface Holder {
@@ -41,7 +43,7 @@ export function holderArgv(i: HolderInput): string[] {
   const keep = i.keep ?? [];
   const script = [
     ...keepOpenLines(keep),
-    `mount -t tmpfs -o ${opts} ${shQuote(`tsmpiexec-${i.jobId}-tmp`)} /tmp`,
+    i.tmpSource !== undefined ? `mount --bind ${shQuote(i.tmpSource)} /tmp` : `mount -t tmpfs -o ${opts} ${shQuote(`tsmpiexec-${i.jobId}-tmp`)} /tmp`,
     `mount -t tmpfs -o ${opts} ${shQuote(`tsmpiexec-${i.jobId}-shm`)} /dev/shm`,
     ...keepBindLines(keep),
     'echo ready',

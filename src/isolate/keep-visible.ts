@@ -28,6 +28,11 @@ export function keepEntries(paths: readonly string[]): KeepPlan {
   return { ok: true, entries: [...out].sort() };
 }
 
+/** The directory under a batch scratch dir that backs a job's private /tmp. */
+export function scratchTmpDir(scratchDir: string, jobId: string): string {
+  return `${scratchDir.replace(/\/+$/, '')}/tsmpiexec-${jobId}-tmp`;
+}
+
 /** Shell lines: open each entry (before the tmpfs mounts) ... */
 export function keepOpenLines(entries: readonly string[]): string[] {
   return entries.map((e, i) => `exec ${i + 3}<${shQuote(e)}`);

@@ -16,6 +16,8 @@ export interface PodArgvInput {
   tmpfsSize?: number;
   /** Host /tmp and /dev/shm entries bound back over the private tmpfs (keep-visible.ts). */
   keep?: string[];
+  /** Back /tmp with this directory (a batch scratch dir) instead of a tmpfs. */
+  tmpSource?: string;
 }
 
 export function shQuote(s: string): string {
@@ -28,7 +30,7 @@ function bwrapArgv(bwrap: string, i: PodArgvInput): string[] {
   return [
     bwrap, '--unshare-user', '--unshare-pid', '--die-with-parent',
     '--dev-bind', '/', '/', '--proc', '/proc',
-    ...size, '--perms', '0700', '--tmpfs', '/tmp',
+    ...(i.tmpSource !== undefined ? ['--bind', i.tmpSource, '/tmp'] : [...size, '--perms', '0700', '--tmpfs', '/tmp']),
     ...size, '--perms', '0700', '--tmpfs', '/dev/shm',
     ...(i.keep ?? []).flatMap((e) => ['--bind', e, e]),
     '--setenv', POD_ENV, i.jobId, '--setenv', 'TMPDIR', '/tmp', '--',
@@ -48,7 +50,7 @@ function unshareArgv(setpriv: string, unshare: string, i: PodArgvInput): string[
   const keep = i.keep ?? [];
   const script = [
     ...keepOpenLines(keep).map((l) => `${l} || exit 125`),
-    `mount -t tmpfs -o mode=0700${size} tsmpiexec-${i.jobId}-tmp /tmp && mount -t tmpfs -o mode=0700${size} tsmpiexec-${i.jobId}-shm /dev/shm || exit 125`,
+    `${i.tmpSource !== undefined ? `mount --bind ${shQuote(i.tmpSource)} /tmp` : `mount -t tmpfs -o mode=0700${size} tsmpiexec-${i.jobId}-tmp /tmp`} && mount -t tmpfs -o mode=0700${size} tsmpiexec-${i.jobId}-shm /dev/shm || exit 125`,
     ...keepBindLines(keep).map((l) => `${l} || exit 125`),
     `${POD_ENV}=${shQuote(i.jobId)} TMPDIR=/tmp ${shQuote(unshare)} --user --map-user=${i.uid} --map-group=${i.gid} -- "$@"`,
     'exit $?',

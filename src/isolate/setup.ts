@@ -170,6 +170,14 @@ class JobIsolation implements Isolation {
     leftovers.push(...(await removeCgroupsRetrying(this.deps, this.plan)));
     leftovers.push(...undoEnable(this.deps, this.applied.enabled));
     leftovers.push(...removeJobTmp(this.deps, this.tmpdir, this.req.jobId));
+    if (this.req.scratchDir !== undefined) {
+      const st = scratchTmpDir(this.req.scratchDir, this.req.jobId);
+      try {
+        if (this.deps.fs.exists(st)) this.deps.fs.rmTree(st);
+      } catch {
+        leftovers.push(st);
+      }
+    }
     if (!killedAll && leftovers.length === 0) leftovers.push(`processes of job ${this.req.jobId} that survived the kill`);
     return { leftovers };
   }
@@ -191,7 +199,7 @@ function offIsolation(): Isolation {
 }
 
 import { sweepStaleJobs } from './janitor.js';
-import { keepEntries } from './keep-visible.js';
+import { keepEntries, scratchTmpDir } from './keep-visible.js';
 
 export async function setupIsolation(req: IsolationRequest, depsIn?: Partial<IsolationDeps>): Promise<Isolation> {
   validateRequest(req);
@@ -205,9 +213,11 @@ export async function setupIsolation(req: IsolationRequest, depsIn?: Partial<Iso
   const notes = [...applied.notes];
   let holder: Holder | undefined;
   let tmpdir: string | undefined;
+  const scratchTmp = req.scratchDir !== undefined ? scratchTmpDir(req.scratchDir, req.jobId) : undefined;
   let effective = plan;
   try {
     const keep = keepEntries(req.keepVisible ?? []);
+    if (scratchTmp !== undefined && plan.tmpMethod === 'holder') deps.fs.mkdir(scratchTmp, 0o700);
     if (plan.tmpMethod === 'holder' && !keep.ok) {
       if (req.mode === 'strict') throw new TsmpiError(ERROR_CODES.ISOLATION, `strict isolation: no private /tmp on ${req.host}: ${keep.reason}`, { culprit: req.host, hint: 'run the job from a directory outside /tmp, or use --isolate auto' });
       notes.push(`no private /tmp (${keep.reason}): TMPDIR is a 0700 per-job directory`);
@@ -224,6 +234,7 @@ export async function setupIsolation(req: IsolationRequest, depsIn?: Partial<Iso
           join: plan.holderJoin,
           ...(plan.tmpfsSize !== undefined ? { tmpfsSize: plan.tmpfsSize } : {}),
           keep: keep.ok ? keep.entries : [],
+          ...(scratchTmp !== undefined ? { tmpSource: scratchTmp } : {}),
         });
       } catch (e) {
         if (req.mode === 'strict') throw e;
@@ -274,5 +285,7 @@ export function podCommand(req: IsolationRequest, depsIn?: Partial<IsolationDeps
     return undefined;
   }
   const size = req.limits.memPerRankBytes !== undefined ? req.limits.memPerRankBytes * Math.max(1, req.ranks.length) : undefined;
-  return podArgv({ keep: keep.entries, tool: caps.pod.tool, tools: caps.tools, jobId: req.jobId, uid: caps.uid, gid: caps.gid, ...(size !== undefined ? { tmpfsSize: size } : {}) });
+  const scratchTmp = req.scratchDir !== undefined ? scratchTmpDir(req.scratchDir, req.jobId) : undefined;
+  if (scratchTmp !== undefined) deps.fs.mkdir(scratchTmp, 0o700);
+  return podArgv({ keep: keep.entries, ...(scratchTmp !== undefined ? { tmpSource: scratchTmp } : {}), tool: caps.pod.tool, tools: caps.tools, jobId: req.jobId, uid: caps.uid, gid: caps.gid, ...(size !== undefined ? { tmpfsSize: size } : {}) });
 }

@@ -17,6 +17,9 @@ export interface IsolationRequest {
   inBatch: boolean;
   /** Paths the ranks need from the host (programs, working directories): a private /tmp must not hide them. */
   keepVisible?: string[];
+  /** A batch system's per-job scratch directory (HTCondor's _CONDOR_SCRATCH_DIR): the private /tmp lives there,
+   *  on the disk the batch system accounts and cleans, instead of a tmpfs in memory. */
+  scratchDir?: string;
 }
 
 /** Accounting for one rank or one host (the model's UsageFigures). null = cannot be measured, never a fake 0. */

@@ -59,6 +59,7 @@ export class IsolatedProxy {
         ranks: o.launches.map((l) => l.rank),
         inBatch: c.inBatch,
         keepVisible: [...new Set(o.launches.flatMap((l) => [l.file, l.cwd]))],
+        ...(process.env._CONDOR_SCRATCH_DIR ? { scratchDir: process.env._CONDOR_SCRATCH_DIR } : {}),
       });
     } catch (e) {
       c.failed(isTsmpiError(e) ? `${e.message}${e.hint ? ` (${e.hint})` : ''}` : `isolation setup failed: ${(e as Error).message}`);

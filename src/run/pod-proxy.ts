@@ -1,7 +1,9 @@
 // This host's proxy for an unprivileged user whose host allows user namespaces: a separate proxy process
 // started inside a pod (private /tmp and /dev/shm, PID namespace), driven over its stdio like a remote one.
 // Costs one more Node start-up; root needs none of this (cgroups and a joinable mount namespace).
+import fs from 'node:fs';
 import { podCommand } from '../isolate/index.js';
+import { scratchTmpDir } from '../isolate/keep-visible.js';
 import { binPath } from '../util/package-root.js';
 import { PodLauncher } from '../launch/pod.js';
 import { buildAssign } from './assign.js';
@@ -13,19 +15,20 @@ import { Gate, RemoteProxy } from './remote-proxy.js';
 export function podPrefix(spec: ProxySpec): string[] | undefined {
   if (spec.containment.mode === 'off' || process.getuid?.() === 0) return undefined;
   return podCommand({
-    jobId: `p${process.pid}-${spec.jobId}`,
+    jobId: podJobId(spec),
     host: spec.host,
     mode: spec.containment.mode,
     limits: { memPerRankBytes: spec.containment.memPerRankBytes, pidsPerRank: spec.containment.pidsPerRank },
     ranks: spec.launches.map((l) => l.rank),
     inBatch: spec.containment.inBatch,
     keepVisible: [...new Set(spec.launches.flatMap((l) => [l.file, l.cwd]))],
+    ...(process.env._CONDOR_SCRATCH_DIR ? { scratchDir: process.env._CONDOR_SCRATCH_DIR } : {}),
   });
 }
 
 export function podProxy(spec: ProxySpec, prefix: string[], env: Record<string, string | undefined>): ProxyHandle {
   const bin = binPath();
-  return new RemoteProxy({
+  const proxy = new RemoteProxy({
     index: spec.index,
     host: spec.host,
     launcher: new PodLauncher(prefix),
@@ -38,4 +41,12 @@ export function podProxy(spec: ProxySpec, prefix: string[], env: Record<string, 
     launchTimeoutMs: 60_000,
     gate: new Gate(8),
   });
+  // A scratch-backed /tmp was made here, before the pod existed: it goes when the pod proxy is gone.
+  const scratch = process.env._CONDOR_SCRATCH_DIR;
+  if (scratch) void proxy.gone.then(() => fs.rmSync(scratchTmpDir(scratch, podJobId(spec)), { recursive: true, force: true }));
+  return proxy;
+}
+
+function podJobId(spec: ProxySpec): string {
+  return `p${process.pid}-${spec.jobId}`;
 }

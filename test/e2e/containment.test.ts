@@ -172,6 +172,20 @@ describe.runIf(isRoot)('containment as root (hybrid cgroups here)', () => {
     }
   });
 
+  it('puts the private /tmp in an HTCondor job\'s scratch directory, and removes it afterwards', async () => {
+    const scratch = fs.mkdtempSync(path.join('/var/tmp', 'condor-scratch-'));
+    try {
+      const r = await run(['--oversubscribe', '-n', '2', 'sh', '-c', `echo $PMI_RANK > /tmp/r$PMI_RANK; sleep 0.5; ls /var/tmp/${path.basename(scratch)}/*/`], {
+        env: { _CONDOR_SCRATCH_DIR: scratch },
+      });
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim().split('\n').sort()).toEqual(['r0', 'r0', 'r1', 'r1']);
+      expect(fs.readdirSync(scratch)).toEqual([]);
+    } finally {
+      fs.rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+
   it('--isolate off runs without cgroups; strict succeeds where isolation is available', async () => {
     const off = await run(['--isolate', 'off', '-n', '1', 'sh', '-c', 'cat /proc/self/cgroup']);
     expect(off.stdout).not.toContain('tsmpiexec-');

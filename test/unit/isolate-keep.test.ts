@@ -29,3 +29,24 @@ describe('job cgroup owner tag', () => {
     expect(tag).not.toMatch(/_0_|_0$/);
   });
 });
+
+import { holderArgv } from '../../src/isolate/holder.js';
+import { podArgv } from '../../src/isolate/pod-argv.js';
+import { scratchTmpDir } from '../../src/isolate/keep-visible.js';
+
+describe('a batch scratch directory backs the private /tmp (HTCondor)', () => {
+  const tools = { sh: '/bin/sh', unshare: '/usr/bin/unshare', setpriv: '/usr/bin/setpriv', bwrap: '/usr/bin/bwrap' };
+  it('binds it over /tmp instead of a tmpfs, as root and in both pods', () => {
+    const src = scratchTmpDir('/scratch/dir_7/', 'j1');
+    expect(src).toBe('/scratch/dir_7/tsmpiexec-j1-tmp');
+    const holder = holderArgv({ sh: '/bin/sh', setpriv: '/usr/bin/setpriv', unshare: '/usr/bin/unshare', jobId: 'j1', uid: 0, gid: 0, join: [], tmpSource: src }).join(' ');
+    expect(holder).toContain(`mount --bind ${src} /tmp`);
+    expect(holder).not.toMatch(/tmpfs[^&]* \/tmp/);
+    expect(holder).toMatch(/tmpfs \S+ \/dev\/shm|tmpfs[^&]*\/dev\/shm/);
+    const bw = podArgv({ tool: 'bwrap', tools, jobId: 'j1', uid: 1000, gid: 1000, tmpSource: src }) ?? [];
+    expect(bw.join(' ')).toContain(`--bind ${src} /tmp`);
+    expect(bw.join(' ')).not.toContain('--tmpfs /tmp');
+    const us = podArgv({ tool: 'unshare', tools, jobId: 'j1', uid: 1000, gid: 1000, tmpSource: src }) ?? [];
+    expect(us.join(' ')).toContain(`mount --bind ${src} /tmp`);
+  });
+});
