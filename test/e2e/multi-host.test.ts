@@ -116,6 +116,32 @@ describe('jobs across hosts', () => {
   });
 });
 
+describe('batch allocations on the test hosts (ssh launcher)', () => {
+  it('takes hosts and -n from a PBS node file', async () => {
+    const nodefile = path.join(bed.dir, 'pbs.nodes');
+    fs.writeFileSync(nodefile, 'h1\nh1\nh2\nh2\n');
+    const r = await run(['-l', fx('hello')], { env: { PBS_NODEFILE: nodefile, PBS_JOBID: '17.server' } });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').sort();
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toMatch(/^\[0\] hello from rank 0 of 4 on h1 /);
+    expect(lines[1]).toMatch(/^\[1\] hello from rank 1 of 4 on h1 /);
+    expect(lines[2]).toMatch(/^\[2\] hello from rank 2 of 4 on h2 /);
+    expect(lines[3]).toMatch(/^\[3\] hello from rank 3 of 4 on h2 /);
+  });
+
+  it('takes hosts and -n from Slurm variables, started over ssh with -launcher ssh', async () => {
+    const r = await run(['-launcher', 'ssh', '-l', fx('hello')], {
+      env: { SLURM_JOB_ID: '42', SLURM_JOB_NODELIST: 'h[2-3]', SLURM_TASKS_PER_NODE: '2(x2)', SLURM_JOB_CPUS_PER_NODE: '2(x2)' },
+    });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').sort();
+    expect(lines).toHaveLength(4);
+    expect(lines.filter((l) => / on h2 /.test(l))).toHaveLength(2);
+    expect(lines.filter((l) => / on h3 /.test(l))).toHaveLength(2);
+  });
+});
+
 describe('launch failures are bounded and name the host', () => {
   it('an unknown host: ssh\'s own error line, the launch-failure status, nothing left', async () => {
     const r = await run(['-hosts', 'h1,nosuchhost', '-n', '2', 'sleep', '30']);
