@@ -34,8 +34,15 @@ export async function main(argv: string[]): Promise<number> {
     return pmiCheckMain(argv.slice(1));
   }
   const startupMs = performance.now();
-  const out = fdSink(1, () => currentJob?.stdoutClosed());
-  const err = fdSink(2, () => undefined);
+  // Our reader going away (EPIPE) ends the job as a SIGPIPE would; any other write error (ENOSPC on a redirected
+  // file, EIO) is lost output: status 74 and a line, never a silent success.
+  const outputError = (stream: string, e: Error): void => {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (stream === 'stdout' && (code === 'EPIPE' || code === 'ECONNRESET')) currentJob?.stdoutClosed();
+    else if (code !== 'EPIPE') currentJob?.outputFailed(stream, code ?? e.message);
+  };
+  const out = fdSink(1, (e) => outputError('stdout', e));
+  const err = fdSink(2, (e) => outputError('stderr', e));
   let ui: Ui | undefined;
   const paints = async (): Promise<Ui> =>
     (ui ??= await loadPaints({ stdout: colourWanted(out.isTTY, process.env), stderr: colourWanted(err.isTTY, process.env) }));

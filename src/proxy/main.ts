@@ -14,6 +14,21 @@ import { fdSink } from '../io/sink.js';
 /** Unacknowledged output bytes in flight before the proxy pauses its ranks. */
 const OUTPUT_WINDOW = 8 << 20;
 
+/** The shape checks a decoded message must pass before it is acted on (the channel may be forged or corrupt). */
+function wellFormed(m: unknown): m is ToProxy {
+  if (typeof m !== 'object' || m === null) return false;
+  const o = m as Record<string, unknown>;
+  if (typeof o.t !== 'string') return false;
+  if (o.t === 'assign') {
+    return (
+      typeof o.host === 'string' && typeof o.jobId === 'string' && typeof o.group === 'object' && o.group !== null &&
+      typeof o.containment === 'object' && o.containment !== null && Array.isArray(o.envs) && Array.isArray(o.launches) &&
+      typeof o.appnums === 'object' && o.appnums !== null
+    );
+  }
+  return true;
+}
+
 export async function proxyMain(): Promise<number> {
   const input = fdSource(0);
   const out = fdSink(1, () => shutdown(1));
@@ -175,7 +190,19 @@ export async function proxyMain(): Promise<number> {
     if (f.kind === 'routed') {
       subtree?.route(f.index, f.raw);
     } else if (f.kind === 'json') {
-      handle(f.value as ToProxy);
+      // A well-framed message of the wrong shape is as bad as a broken frame: one line, kill our ranks, exit 1.
+      const m = f.value as ToProxy | null;
+      if (!wellFormed(m)) {
+        log('bad control channel data (a malformed message); killing my ranks');
+        shutdown(1);
+        return;
+      }
+      try {
+        handle(m);
+      } catch (e) {
+        log(`bad control channel data (${(e as Error).message}); killing my ranks`);
+        shutdown(1);
+      }
     } else if (f.kind === 'stdin') {
       if (proxy && !ready) {
         earlyStdin.push(f);

@@ -257,6 +257,11 @@ export class RemoteProxy implements ProxyHandle {
     }
     if (f.kind !== 'json') return;
     const m = f.value as FromProxy;
+    if (typeof m !== 'object' || m === null || typeof (m as { t?: unknown }).t !== 'string') {
+      this.lost('it sent a malformed message');
+      this.lp?.child.kill('SIGKILL');
+      return;
+    }
     switch (m.t) {
       case 'started':
         ev.started(m.rank, m.pid);
