@@ -10,7 +10,7 @@ import type { PmiState } from '../proxy/host-proxy.js';
 import { IsolatedProxy, inBatchJob } from '../proxy/isolated.js';
 import { podPrefix, podProxy } from './pod-proxy.js';
 import type { ProxyEvents, ProxyHandle } from './proxy-handle.js';
-import type { PmiGroupInfo } from '../pmi/types.js';
+import type { PmiGroupInfo, SpawnResult } from '../pmi/types.js';
 import type { RankLaunch } from '../proxy/rank-process.js';
 import { KvsService } from '../pmi/kvs-service.js';
 import { OutputMux } from '../io/mux.js';
@@ -44,6 +44,9 @@ export interface ProxySpec {
   events: ProxyEvents;
 }
 
+/** The controller's answer to PMI spawn until spawn is implemented (issue: PMI completeness). */
+export const spawnUnsupported = async (): Promise<SpawnResult> => ({ ok: false, error: 'spawn is not supported yet' });
+
 /**
  * This host's proxy: in-process (no second Node start-up), except for an unprivileged user whose ranks can
  * only be contained in a pod of namespaces (see pod-proxy.ts).
@@ -58,7 +61,7 @@ export function localProxy(spec: ProxySpec): ProxyHandle {
       pmiTransport: spec.pmiTransport,
       appnum: (r) => spec.appnums[r] ?? 0,
       launches: spec.launches,
-      upstream: spec.kvs.localUpstream(spec.index, async () => ({ ok: false, error: 'spawn is not supported yet' })),
+      upstream: spec.kvs.localUpstream(spec.index, spawnUnsupported),
       events: spec.events,
     },
     { ...spec.containment, jobId: spec.jobId, notice: (l) => spec.events.notice(l), failed: (m) => spec.events.launchFailed(m) },

@@ -7,7 +7,7 @@ import { scratchTmpDir } from '../isolate/keep-visible.js';
 import { binPath } from '../util/package-root.js';
 import { PodLauncher } from '../launch/pod.js';
 import { buildAssign } from './assign.js';
-import type { ProxySpec } from './job.js';
+import { spawnUnsupported, type ProxySpec } from './job.js';
 import type { ProxyHandle } from './proxy-handle.js';
 import { Gate, RemoteProxy } from './remote-proxy.js';
 
@@ -37,7 +37,7 @@ export function podProxy(spec: ProxySpec, prefix: string[], env: Record<string, 
     assign: buildAssign(spec, false),
     events: spec.events,
     kvs: spec.kvs,
-    spawn: async () => ({ ok: false, error: 'spawn is not supported yet' }),
+    spawn: spawnUnsupported,
     launchTimeoutMs: 60_000,
     gate: new Gate(8),
   });

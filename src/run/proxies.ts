@@ -6,7 +6,7 @@ import type { BatchAllocation } from '../hosts/batch/types.js';
 import type { Launcher } from '../launch/launcher.js';
 import { SlurmLauncher } from '../launch/slurm.js';
 import { SshLauncher } from '../launch/ssh.js';
-import { localProxy, type ProxySpec } from './job.js';
+import { localProxy, spawnUnsupported, type ProxySpec } from './job.js';
 import { Gate, RemoteProxy, type ProxyRegistry } from './remote-proxy.js';
 import { buildAssign } from './assign.js';
 import { subtreeOf, topOf, treeLayout } from './tree.js';
@@ -74,7 +74,7 @@ export function remoteProxyFactory(
       assign,
       events: spec.events,
       kvs: spec.kvs,
-      spawn: async () => ({ ok: false, error: 'spawn is not supported yet' }),
+      spawn: spawnUnsupported,
       launchTimeoutMs: req.launchTimeoutSec * 1000,
       gate,
     });
