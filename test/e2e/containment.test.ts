@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { killLive, leftovers, runTsmpiexec, type RunOptions, type RunResult } from '../helpers/run.js';
+import { allJobCgroups } from '../fixtures/hardening/leaks.js';
 
 const isRoot = process.getuid?.() === 0;
 let lastMarker: string | undefined;
@@ -22,27 +23,6 @@ async function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
 /** Every cgroup directory of this test's jobs (other test files run jobs at the same time). */
 function jobCgroups(): string[] {
   return allJobCgroups().filter((p) => jobPids.some((pid) => p.includes(`kvs_${pid}_`)));
-}
-
-function allJobCgroups(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string, depth: number): void => {
-    if (depth > 5) return;
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (!e.isDirectory()) continue;
-      const p = path.join(dir, e.name);
-      if (e.name.startsWith('tsmpiexec-')) out.push(p);
-      else walk(p, depth + 1);
-    }
-  };
-  walk('/sys/fs/cgroup', 0);
-  return out;
 }
 
 const jobMounts = (): string[] => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('tsmpiexec'));
