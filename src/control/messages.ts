@@ -5,7 +5,8 @@ import type { HostUsage, RankOutcome } from '../model/types.js';
 import type { ContainmentSpec } from '../run/job.js';
 import type { PmiGroupInfo, SpawnRequest, SpawnResult } from '../pmi/types.js';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: spawn-ranks / ranks-added (MPI_Comm_spawn). */
+export const PROTOCOL_VERSION = 2;
 
 export interface WireLaunch {
   rank: number;
@@ -17,6 +18,8 @@ export interface WireLaunch {
   /** per-rank additions (PMI variables) */
   extra: Record<string, string>;
   stdin: boolean;
+  /** a spawned rank's PMI identity (its group rank and kvsname; `rank` is then its job-wide id) */
+  pmi?: { kvsname: string; rank: number; appnum: number };
 }
 
 /** Launch duties of a proxy in a tree: the proxies it starts itself, and what lies below each of them. */
@@ -35,6 +38,8 @@ export type ToProxy =
   /** the controller wrote this many output bytes: the proxy may send more */
   | { t: 'output-ack'; bytes: number }
   | { t: 'reply'; id: number; ok: boolean; value?: unknown }
+  /** start the ranks of a group spawned by MPI_Comm_spawn; answered by ranks-added with the same id */
+  | { t: 'spawn-ranks'; id: number; group: PmiGroupInfo; envs: Array<Record<string, string>>; launches: WireLaunch[] }
   /** all ranks settled everywhere: clean up and exit */
   | { t: 'shutdown' };
 
@@ -49,6 +54,8 @@ export type FromProxy =
   /** the proxy consumed this many stdin bytes (written to ranks) */
   | { t: 'stdin-ack'; bytes: number }
   | { t: 'request'; id: number; req: UpstreamRequest }
+  /** the ranks of spawn-ranks `id` were started (error: why they were not) */
+  | { t: 'ranks-added'; id: number; error?: string }
   | { t: 'notice'; message: string }
   /** the proxy could not start its ranks (e.g. --isolate strict unsatisfiable) */
   | { t: 'failed'; message: string }

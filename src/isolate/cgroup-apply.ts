@@ -96,6 +96,36 @@ export function applyCgroups(deps: IsolationDeps, plan: IsolationPlan, mode: 'au
   return out;
 }
 
+/**
+ * The cgroups of ranks added after setup (planRanks): mkdir each, then the limits. A required write that fails
+ * (or any in strict mode) removes what was made here and throws; optional ones are skipped as at setup.
+ */
+export function applyRankCgroups(deps: IsolationDeps, part: Pick<IsolationPlan, 'mkdirs' | 'writes'>, mode: 'auto' | 'strict'): void {
+  const created: string[] = [];
+  try {
+    for (const dir of part.mkdirs) {
+      deps.fs.mkdir(dir, 0o700);
+      created.push(dir);
+    }
+    for (const w of part.writes) {
+      try {
+        deps.fs.writeFile(w.path, w.value);
+      } catch (e) {
+        if (w.optional !== true && mode === 'strict') throw new Error(`cannot set ${w.what} (${w.path} = ${w.value}): ${errText(e)}`);
+      }
+    }
+  } catch (e) {
+    for (const dir of created.reverse()) {
+      try {
+        deps.fs.rmdir(dir);
+      } catch {
+        // removed with the job's cgroups at cleanup
+      }
+    }
+    throw new TsmpiError(ERROR_CODES.ISOLATION, `cannot create the cgroups of spawned ranks: ${e instanceof Error && !('code' in e) ? e.message : errText(e)}`);
+  }
+}
+
 /** rmdir `dir` and every sub-cgroup below it, deepest first; returns what is still there. */
 function removeTree(deps: IsolationDeps, dir: string): string[] {
   // Fast path: a cgroup without child cgroups goes with one rmdir (its interface files go with it), so the

@@ -38,7 +38,7 @@ export function validateRequest(req: IsolationRequest): void {
 function offPlan(): IsolationPlan {
   return {
     cgroup: 'none', tmp: 'none', tmpMethod: 'none', notice: undefined,
-    jobDirs: {}, ownDirs: {}, mkdirs: [], writes: [], join: {}, rankDirs: {}, holderJoin: [], holderDirs: {},
+    jobDirs: {}, ownDirs: {}, mkdirs: [], writes: [], join: {}, rankDirs: {}, limitHiers: {}, holderJoin: [], holderDirs: {},
     kill: { kind: 'none' }, accounting: { cpu: { kind: 'none' }, memory: null, pids: null, io: null }, ioRules: [],
   };
 }
@@ -239,39 +239,12 @@ export function planIsolation(req: IsolationRequest, caps: Capabilities): Isolat
       }
     }
   }
-  for (const rank of req.ranks) {
-    rankDirs[rank] = {};
-    join[rank] = [];
-    for (const k of keys) {
-      const dir = `${jobDirs[k]}/rank-${rank}`;
-      mkdirs.push(dir);
-      rankDirs[rank][k] = dir;
-      join[rank].push(`${dir}/cgroup.procs`);
-    }
-    if (lim.memPerRankBytes !== undefined && c.memLimit !== undefined) {
-      const d = rankDirs[rank][c.memLimit]!;
-      if (c.memLimit === 'v2') {
-        writes.push({ path: `${d}/memory.max`, value: String(lim.memPerRankBytes), what: 'memory limit' });
-        writes.push({ path: `${d}/memory.swap.max`, value: '0', optional: true, what: 'swap limit' });
-      } else {
-        writes.push({ path: `${d}/memory.limit_in_bytes`, value: String(lim.memPerRankBytes), what: 'memory limit' });
-        writes.push({ path: `${d}/memory.memsw.limit_in_bytes`, value: String(lim.memPerRankBytes), optional: true, what: 'swap limit' });
-      }
-    }
-    if (c.memLimit === 'v2') writes.push({ path: `${rankDirs[rank].v2}/memory.oom.group`, value: '1', optional: true, what: 'OOM kills the whole rank' });
-    if (lim.pidsPerRank !== undefined && c.pidsLimit !== undefined) {
-      writes.push({ path: `${rankDirs[rank][c.pidsLimit]}/pids.max`, value: String(lim.pidsPerRank), what: 'pids limit' });
-    }
-    if (lim.cpuPerRank !== undefined && c.cpuLimit !== undefined) {
-      const quota = Math.max(1000, Math.round(lim.cpuPerRank * CPU_PERIOD_US));
-      const d = rankDirs[rank][c.cpuLimit]!;
-      if (c.cpuLimit === 'v2') writes.push({ path: `${d}/cpu.max`, value: `${quota} ${CPU_PERIOD_US}`, what: 'cpu limit' });
-      else {
-        writes.push({ path: `${d}/cpu.cfs_period_us`, value: String(CPU_PERIOD_US), what: 'cpu limit' });
-        writes.push({ path: `${d}/cpu.cfs_quota_us`, value: String(quota), what: 'cpu limit' });
-      }
-    }
-  }
+  const limitHiers: IsolationPlan['limitHiers'] = { mem: c.memLimit, pids: c.pidsLimit, cpu: c.cpuLimit };
+  const perRank = planRanks({ jobDirs, limitHiers }, lim, req.ranks);
+  mkdirs.push(...perRank.mkdirs);
+  writes.push(...perRank.writes);
+  Object.assign(join, perRank.join);
+  Object.assign(rankDirs, perRank.rankDirs);
   // The root-namespace holder process lives in its own leaf of the kill hierarchy, so killAll takes it too.
   const killHier = c.kill.kind === 'cgroup.kill' || c.kill.kind === 'freezer' || c.kill.kind === 'signal-cgroup' ? c.kill.hier : undefined;
   if (tmpMethod === 'holder' && killHier !== undefined && jobDirs[killHier] !== undefined) {
@@ -292,6 +265,7 @@ export function planIsolation(req: IsolationRequest, caps: Capabilities): Isolat
     writes,
     join,
     rankDirs,
+    limitHiers,
     holderJoin,
     holderDirs,
     kill: c.kill,
@@ -302,6 +276,55 @@ export function planIsolation(req: IsolationRequest, caps: Capabilities): Isolat
   };
   assertInsideOwnCgroups(plan);
   return plan;
+}
+
+/** The cgroups of some ranks (one per hierarchy, with their limits): at setup, and for ranks spawned later. */
+export function planRanks(
+  plan: Pick<IsolationPlan, 'jobDirs' | 'limitHiers'>,
+  lim: IsolationRequest['limits'],
+  ranks: readonly number[],
+): Pick<IsolationPlan, 'mkdirs' | 'writes' | 'join' | 'rankDirs'> {
+  const { jobDirs } = plan;
+  const h = plan.limitHiers;
+  const keys = Object.keys(jobDirs).sort(sortV2First);
+  const mkdirs: string[] = [];
+  const writes: PlannedWrite[] = [];
+  const join: Record<number, string[]> = {};
+  const rankDirs: Record<number, Record<string, string>> = {};
+  for (const rank of ranks) {
+    rankDirs[rank] = {};
+    join[rank] = [];
+    for (const k of keys) {
+      const dir = `${jobDirs[k]}/rank-${rank}`;
+      mkdirs.push(dir);
+      rankDirs[rank][k] = dir;
+      join[rank].push(`${dir}/cgroup.procs`);
+    }
+    if (lim.memPerRankBytes !== undefined && h.mem !== undefined) {
+      const d = rankDirs[rank][h.mem]!;
+      if (h.mem === 'v2') {
+        writes.push({ path: `${d}/memory.max`, value: String(lim.memPerRankBytes), what: 'memory limit' });
+        writes.push({ path: `${d}/memory.swap.max`, value: '0', optional: true, what: 'swap limit' });
+      } else {
+        writes.push({ path: `${d}/memory.limit_in_bytes`, value: String(lim.memPerRankBytes), what: 'memory limit' });
+        writes.push({ path: `${d}/memory.memsw.limit_in_bytes`, value: String(lim.memPerRankBytes), optional: true, what: 'swap limit' });
+      }
+    }
+    if (h.mem === 'v2') writes.push({ path: `${rankDirs[rank].v2}/memory.oom.group`, value: '1', optional: true, what: 'OOM kills the whole rank' });
+    if (lim.pidsPerRank !== undefined && h.pids !== undefined) {
+      writes.push({ path: `${rankDirs[rank][h.pids]}/pids.max`, value: String(lim.pidsPerRank), what: 'pids limit' });
+    }
+    if (lim.cpuPerRank !== undefined && h.cpu !== undefined) {
+      const quota = Math.max(1000, Math.round(lim.cpuPerRank * CPU_PERIOD_US));
+      const d = rankDirs[rank][h.cpu]!;
+      if (h.cpu === 'v2') writes.push({ path: `${d}/cpu.max`, value: `${quota} ${CPU_PERIOD_US}`, what: 'cpu limit' });
+      else {
+        writes.push({ path: `${d}/cpu.cfs_period_us`, value: String(CPU_PERIOD_US), what: 'cpu limit' });
+        writes.push({ path: `${d}/cpu.cfs_quota_us`, value: String(quota), what: 'cpu limit' });
+      }
+    }
+  }
+  return { mkdirs, writes, join, rankDirs };
 }
 
 function sortV2First(a: string, b: string): number {

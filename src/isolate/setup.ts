@@ -1,12 +1,12 @@
 // The entry points the proxy calls: setupIsolation (probe → plan → apply, returning the job's Isolation)
 // and podCommand (the argv prefix an unprivileged proxy re-execs itself through to get a private /tmp).
 import { ERROR_CODES, TsmpiError } from '../util/errors.js';
-import { applyCgroups, removeCgroupsRetrying, undoEnable, type AppliedCgroups } from './cgroup-apply.js';
+import { applyCgroups, applyRankCgroups, removeCgroupsRetrying, undoEnable, type AppliedCgroups } from './cgroup-apply.js';
 import { parseProcStat } from './counters.js';
 import { defaultDeps } from './deps.js';
 import { startHolder, type Holder } from './holder.js';
 import { killJob } from './kill.js';
-import { planIsolation, validateRequest } from './plan.js';
+import { assertInsideOwnCgroups, planIsolation, planRanks, validateRequest } from './plan.js';
 import { podArgv } from './pod-argv.js';
 import { getCapabilities } from './probe.js';
 import { JOB_ENV, RANK_ENV } from './proc-scan.js';
@@ -67,10 +67,27 @@ class JobIsolation implements Isolation {
       sampledCpu: () => ({ user: 0, sys: 0 }),
     };
     this.startChildrenCpu = childrenCpu(deps);
+    this.ranks = new Set(req.ranks);
   }
 
+  addRanks(ranks: number[]): void {
+    if (this.cleaned) throw new TsmpiError(ERROR_CODES.ISOLATION, `isolation for job ${this.req.jobId} was already cleaned up`);
+    const fresh = ranks.filter((r) => !this.ranks.has(r));
+    for (const r of fresh) {
+      if (!Number.isInteger(r) || r < 0) throw new TsmpiError(ERROR_CODES.ISOLATION, 'rank must be a non-negative integer', { culprit: String(r) });
+    }
+    const part = planRanks(this.plan, this.req.limits, fresh);
+    assertInsideOwnCgroups({ ...this.plan, mkdirs: part.mkdirs, writes: part.writes, join: part.join, holderJoin: [] });
+    applyRankCgroups(this.deps, part, this.req.mode === 'strict' ? 'strict' : 'auto');
+    Object.assign(this.plan.join, part.join);
+    Object.assign(this.plan.rankDirs, part.rankDirs);
+    for (const r of fresh) this.ranks.add(r);
+  }
+
+  private readonly ranks: Set<number>;
+
   private checkRank(rank: number): void {
-    if (!this.req.ranks.includes(rank)) {
+    if (!this.ranks.has(rank)) {
       throw new TsmpiError(ERROR_CODES.ISOLATION, `rank ${rank} is not placed on ${this.req.host}`, { culprit: String(rank) });
     }
   }
@@ -131,7 +148,7 @@ class JobIsolation implements Isolation {
     };
     const u = readUsage(ctx, this.plan.jobDirs);
     // v1 memory.oom_control (and v2 with memory_localevents) count only OOMs in that very cgroup.
-    u.oomKilled ||= this.req.ranks.some((r) => this.usage(r).oomKilled);
+    u.oomKilled ||= [...this.ranks].some((r) => this.usage(r).oomKilled);
     return u;
   }
 
@@ -194,6 +211,7 @@ function offIsolation(): Isolation {
     killAll: async () => {},
     usage: () => ({ ...none }),
     hostUsage: () => ({ ...none }),
+    addRanks: () => {},
     cleanup: async () => ({ leftovers: [] }),
   };
 }

@@ -42,6 +42,8 @@ export interface Isolation {
   /** Read after the rank exited, before cleanup. */
   usage(rank: number): RankUsage;
   hostUsage(): RankUsage;
+  /** Ranks placed here after setup (MPI_Comm_spawn): their cgroups, like those made at setup. */
+  addRanks(ranks: number[]): void;
   /** Remove cgroups (retry while busy), private /tmp, dirs; returns what could not be removed. */
   cleanup(): Promise<{ leftovers: string[] }>;
 }
@@ -181,6 +183,8 @@ export interface IsolationPlan {
   join: Record<number, string[]>;
   /** rank → hierarchy key → the rank's cgroup directory. */
   rankDirs: Record<number, Record<string, string>>;
+  /** Hierarchy key that enforces each per-rank limit (for ranks added later, see planRanks). */
+  limitHiers: { mem?: string | undefined; pids?: string | undefined; cpu?: string | undefined };
   holderJoin: string[];
   holderDirs: Record<string, string>;
   kill: KillPlan;

@@ -190,7 +190,8 @@ export interface PhaseTimes {
 
 export interface JobOutcome {
   causes: Cause[];
-  ranks: Array<{ rank: number; host: string; outcome: RankOutcome; times?: RankTimes }>;
+  /** World ranks, then spawned ones (MPI_Comm_spawn: `rank` is their job-wide id, `spawn` says which group). */
+  ranks: Array<{ rank: number; host: string; outcome: RankOutcome; times?: RankTimes; spawn?: { group: number; rank: number } }>;
   phases?: PhaseTimes;
   /** Per host, when isolation could account for it. */
   usage: HostUsage[];

@@ -11,7 +11,18 @@ export interface CheckOptions {
   keys: number;
   /** Per PMI request (a barrier waits for the slowest rank). */
   timeoutMs: number;
+  /**
+   * Rank 0 spawns this many processes (PMI-1 mcmd=spawn) running the same check as a group of their own, which
+   * verify they were spawned (PMI_SPAWNED=1 and the parent's preput in their KVS). Needs spawnArgv.
+   */
+  spawn?: number;
+  /** argv that runs `tsmpiexec` (the children get `pmi-check` and the options after it). */
+  spawnArgv?: string[];
 }
+
+/** The preput key MPICH's MPI_Comm_spawn uses; pmi-check puts its own marker there. */
+export const PARENT_KEY = 'PARENT_ROOT_PORT_NAME';
+const PARENT_PREFIX = 'pmi-check-parent:';
 
 export interface PhaseTimes {
   connect: number;
@@ -29,6 +40,10 @@ export interface RankReport {
   transport: Transport;
   keys: number;
   ms: PhaseTimes;
+  /** A spawned rank: its parent group's kvsname (read from the preput). */
+  parent?: string;
+  /** Rank 0 with --spawn: how many processes it spawned. */
+  spawned?: number;
 }
 
 export interface Stat {
@@ -48,7 +63,7 @@ export interface Summary {
   exchange: Stat;
 }
 
-export type Phase = 'connect' | 'init' | 'barrier' | 'exchange' | 'report' | 'finalize';
+export type Phase = 'connect' | 'init' | 'barrier' | 'exchange' | 'spawn' | 'report' | 'finalize';
 
 export class CheckFailure extends Error {
   constructor(
@@ -129,6 +144,12 @@ export async function runCheck(
     if (!Number.isInteger(rank) || !Number.isInteger(size) || rank < 0 || rank >= size) throw new Error(`bad rank ${rank} of ${size}`);
     const longest = keyName(size - 1, Math.max(0, opts.keys - 1));
     if (longest.length >= maxes.keylenMax) throw new Error(`key ${longest} exceeds the server's keylen_max ${maxes.keylenMax}`);
+    let parent: string | undefined;
+    if (env.PMI_SPAWNED === '1') {
+      const marker = await c.get(kvsname, PARENT_KEY);
+      if (marker === undefined) throw new Error(`PMI_SPAWNED=1 but ${PARENT_KEY} is not in the KVS (the spawner's preput is lost)`);
+      parent = marker.startsWith(PARENT_PREFIX) ? marker.slice(PARENT_PREFIX.length) : marker;
+    }
     const tInit = now();
 
     phase = 'barrier';
@@ -148,6 +169,20 @@ export async function runCheck(
       }
     }
     const tExchange = now();
+
+    let spawned: number | undefined;
+    if (opts.spawn !== undefined && opts.spawn > 0) {
+      phase = 'spawn';
+      if (rank === 0) {
+        const argv = opts.spawnArgv ?? [];
+        if (argv.length === 0) throw new Error('no command to spawn');
+        await c.spawn(
+          [{ command: argv[0] as string, args: [...argv.slice(1), 'pmi-check', '--keys', String(opts.keys), '--timeout', String(opts.timeoutMs / 1000)], maxprocs: opts.spawn }],
+          [[PARENT_KEY, `${PARENT_PREFIX}${kvsname}`]],
+        );
+        spawned = opts.spawn;
+      }
+    }
 
     phase = 'report';
     const mine = [tInit - tConnect, tBarrier - tInit, tExchange - tBarrier].map((v) => Math.round(v * 1000)).join(',');
@@ -183,6 +218,8 @@ export async function runCheck(
       kvsname,
       transport,
       keys: opts.keys,
+      ...(parent !== undefined ? { parent } : {}),
+      ...(spawned !== undefined ? { spawned } : {}),
       ms: {
         connect: round(tConnect - t0),
         init: round(tInit - tConnect),
@@ -209,7 +246,9 @@ export function formatReport(r: RankReport, host: string, pid: number): string {
   return (
     `pmi-check: rank ${r.rank} of ${r.size} on ${host} (pid ${pid}, ${TRANSPORT_LABEL[r.transport]}): ` +
     `connect ${ms(t.connect)}, init ${ms(t.init)}, barrier ${ms(t.barrier)}, ` +
-    `exchange ${r.keys * r.size} keys ${ms(t.exchange)}, finalize ${ms(t.finalize)}, total ${ms(t.total)}`
+    `exchange ${r.keys * r.size} keys ${ms(t.exchange)}, finalize ${ms(t.finalize)}, total ${ms(t.total)}` +
+    (r.spawned !== undefined ? `; spawned ${r.spawned} process${r.spawned === 1 ? '' : 'es'}` : '') +
+    (r.parent !== undefined ? `; spawned by ${r.parent}` : '')
   );
 }
 

@@ -2,10 +2,11 @@
 // `flux pmi`. Run it as the ranks of a job: `tsmpiexec -n 8 tsmpiexec pmi-check`. Like proxy/main.ts this is an
 // entry point and may touch process.* (environment, stdout, stderr); the work is in check.ts.
 import os from 'node:os';
+import { binPath } from '../util/package-root.js';
 import { performance } from 'node:perf_hooks';
 import { CheckFailure, NoPmiError, formatReport, formatSummary, runCheck, transportOf, type CheckOptions } from './check.js';
 
-export const PMI_CHECK_HELP = `Usage: tsmpiexec pmi-check [--keys N] [--json] [--timeout SECONDS]
+export const PMI_CHECK_HELP = `Usage: tsmpiexec pmi-check [--keys N] [--spawn N] [--json] [--timeout SECONDS]
 
 Check the PMI service from inside a job: run it as every rank of one,
   tsmpiexec -n 8 tsmpiexec pmi-check
@@ -19,6 +20,9 @@ then prints a min/median/max summary over all ranks.
 
 Options:
   --keys N           keys each rank puts (default 4)
+  --spawn N          rank 0 then spawns N processes (PMI-1 spawn) that run the
+                     same check as a group of their own and verify the parent's
+                     preput; each prints its line, "spawned by <kvsname>"
   --json             one JSON object per line instead of text
   --timeout SECONDS  give up on a PMI reply after this long (default 60)
   -h, --help         this text
@@ -54,6 +58,13 @@ function parse(argv: string[]): Parsed | { help: true } | { error: string } {
         const v = value();
         if (v === undefined || !/^\d{1,6}$/.test(v) || Number(v) > 100_000) return { error: `--keys needs a count from 0 to 100000, got ${v ?? 'nothing'}` };
         opts.keys = Number(v);
+        break;
+      }
+      case '--spawn': {
+        const v = value();
+        if (v === undefined || !/^\d{1,4}$/.test(v) || Number(v) > 1024) return { error: `--spawn needs a count from 0 to 1024, got ${v ?? 'nothing'}` };
+        opts.spawn = Number(v);
+        opts.spawnArgv = [process.execPath, binPath()];
         break;
       }
       case '--timeout': {

@@ -16,6 +16,10 @@ import { withPmiPort } from '../run/rank-env.js';
 import { RankProcess, SETTLE_AFTER_EXIT_MS, type RankLaunch } from './rank-process.js';
 import { GroupReaper } from './reaper.js';
 
+/** Connection ids of PMI_PORT endpoints: PMI_FD connections use the ranks' ids, far below. */
+const ENDPOINT_CONN_ID_BASE = 1e9;
+const ENDPOINT_CONN_ID_STRIDE = 1e7;
+
 export type PmiState = 'none' | 'initialized' | 'finalized';
 
 export interface HostProxyEvents {
@@ -59,7 +63,11 @@ export class HostProxy {
   private paused = false;
   private reaper: GroupReaper | undefined;
   private endpoint: PmiEndpoint | undefined;
+  /** PMI_PORT modes: one more endpoint per spawned group (the first stops listening once its ranks connected). */
+  private readonly spawnEndpoints: PmiEndpoint[] = [];
   private opening: Promise<void> | undefined;
+  /** PMI identity of every rank this proxy started or will start, by job-wide id (PMI_ID). */
+  private readonly identities = new Map<number, PmiRankInfo>();
   /** PMI_PORT modes: stdin of ranks not started yet. */
   private readonly stdinStandIns = new Map<number, PassThrough>();
   private pendingSignals: NodeJS.Signals[] = [];
@@ -85,13 +93,29 @@ export class HostProxy {
         finalized: () => {},
         aborted: (r, code, message) => ev.aborted(r?.rank, code, message),
         protocolError: (connId, message, rank) => {
-          if (rank !== undefined && rank.kvsname === o.group.kvsname) this.pmiBroken.add(rank.rank);
-          const from = rank === undefined ? this.endpoint?.describe(connId) : undefined;
-          ev.pmiError(rank?.rank, from !== undefined ? `connection from ${from}: ${message}` : message);
+          const id = rank === undefined ? undefined : this.idOf(rank);
+          if (id !== undefined) this.pmiBroken.add(id);
+          const from = rank === undefined ? this.endpoints().map((e) => e.describe(connId)).find((d) => d !== undefined) : undefined;
+          ev.pmiError(id ?? rank?.rank, from !== undefined ? `connection from ${from}: ${message}` : message);
         },
       },
     });
     this.pmi.addGroup(o.group);
+    for (const l of o.launches) this.identities.set(l.rank, this.identityOf(l));
+  }
+
+  private identityOf(l: RankLaunch): PmiRankInfo {
+    return l.pmi ?? { rank: l.rank, kvsname: this.o.group.kvsname, appnum: this.o.appnum(l.rank) };
+  }
+
+  /** The job-wide id of a PMI identity (the inverse of identities). */
+  private idOf(info: PmiRankInfo): number | undefined {
+    for (const [id, i] of this.identities) if (i.rank === info.rank && i.kvsname === info.kvsname) return id;
+    return undefined;
+  }
+
+  private endpoints(): PmiEndpoint[] {
+    return this.endpoint ? [this.endpoint, ...this.spawnEndpoints] : [...this.spawnEndpoints];
   }
 
   private get transport(): 'fd' | 'tcp' | 'unix' {
@@ -103,24 +127,12 @@ export class HostProxy {
     this.reaper = new GroupReaper();
     const transport = this.transport;
     if (transport === 'fd') {
-      this.spawnAll(undefined);
+      this.spawnAll(this.o.launches, undefined);
       return;
     }
     for (const l of this.o.launches) if (l.stdin) this.stdinStandIns.set(l.rank, new PassThrough());
-    const local = new Map(this.o.launches.map((l) => [l.rank, l] as const));
-    this.pmi.setIdResolver((id): PmiRankInfo | undefined =>
-      local.has(id) ? { rank: id, kvsname: this.o.group.kvsname, appnum: this.o.appnum(id) } : undefined,
-    );
-    const ev = this.o.events;
-    this.opening = PmiEndpoint.open({
-      kind: transport,
-      engine: this.pmi,
-      expected: local.size,
-      notice: (line) => (ev.notice ? ev.notice(line) : ev.pmiError(undefined, line)),
-      ...(this.o.pmiSocketBase !== undefined ? { socketBase: this.o.pmiSocketBase } : {}),
-      ...(this.o.pmiRankSocketBase !== undefined ? { rankSocketBase: this.o.pmiRankSocketBase } : {}),
-      ...(this.o.pmiHandshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: this.o.pmiHandshakeTimeoutMs } : {}),
-    }).then(
+    this.pmi.setIdResolver((id): PmiRankInfo | undefined => this.identities.get(id));
+    this.opening = this.openEndpoint(this.o.launches.length, 0).then(
       (ep) => {
         if (this.closed) {
           void ep.close();
@@ -132,11 +144,51 @@ export class HostProxy {
           this.notStarted('the job ended before the rank started');
           return;
         }
-        this.spawnAll(ep);
+        this.spawnAll(this.o.launches, ep);
         for (const s of this.pendingSignals.splice(0)) this.signal(s);
       },
       (e: unknown) => this.notStarted(`cannot open the PMI endpoint: ${e instanceof Error ? e.message : String(e)}`),
     );
+  }
+
+  private openEndpoint(expected: number, serial: number): Promise<PmiEndpoint> {
+    const ev = this.o.events;
+    return PmiEndpoint.open({
+      kind: this.transport as 'tcp' | 'unix',
+      engine: this.pmi,
+      expected,
+      // connection ids of every endpoint of this PmiServer stay apart (PMI_FD connections use the rank ids)
+      firstConnId: ENDPOINT_CONN_ID_BASE + serial * ENDPOINT_CONN_ID_STRIDE,
+      notice: (line) => (ev.notice ? ev.notice(line) : ev.pmiError(undefined, line)),
+      ...(this.o.pmiSocketBase !== undefined ? { socketBase: this.o.pmiSocketBase } : {}),
+      ...(this.o.pmiRankSocketBase !== undefined ? { rankSocketBase: this.o.pmiRankSocketBase } : {}),
+      ...(this.o.pmiHandshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: this.o.pmiHandshakeTimeoutMs } : {}),
+    });
+  }
+
+  /**
+   * Start the ranks of a group spawned by MPI_Comm_spawn (their PMI group is new to this proxy: its KVS holds the
+   * parent's preputs from the start). Resolves once they were started, with a reason if they could not be.
+   * PMI_PORT modes open one more endpoint for them: the first one stopped listening once its own ranks were in.
+   */
+  async addRanks(group: PmiGroupInfo, launches: RankLaunch[]): Promise<string | undefined> {
+    if (this.killRequested || this.closed) return 'the job is ending';
+    this.pmi.addGroup(group);
+    for (const l of launches) this.identities.set(l.rank, this.identityOf(l));
+    let ep: PmiEndpoint | undefined;
+    if (this.transport !== 'fd') {
+      if (this.opening) await this.opening;
+      try {
+        ep = await this.openEndpoint(launches.length, this.spawnEndpoints.length + 1);
+      } catch (e) {
+        return `cannot open a PMI endpoint for the spawned ranks: ${e instanceof Error ? e.message : String(e)}`;
+      }
+      this.spawnEndpoints.push(ep);
+      if (this.closed) return 'the job is ending';
+    }
+    if (this.killRequested) return 'the job is ending';
+    this.spawnAll(launches, ep);
+    return undefined;
   }
 
   /** Every rank of this proxy ends before it began (the endpoint could not be opened, or the job was killed). */
@@ -151,16 +203,17 @@ export class HostProxy {
     }
   }
 
-  private spawnAll(ep: PmiEndpoint | undefined): void {
-    const { events: ev, group } = this.o;
+  private spawnAll(launches: RankLaunch[], ep: PmiEndpoint | undefined): void {
+    const ev = this.o.events;
     this.spawned = true;
     const reaper = this.reaper as GroupReaper;
-    for (const launch of this.o.launches) {
+    for (const launch of launches) {
       const rank = launch.rank;
+      const who = this.identityOf(launch);
       const l = ep ? { ...launch, env: withPmiPort(launch.env, ep.port, rank) } : launch;
       const report = (rp: RankProcess): void => {
         this.pmi.detach(rank);
-        const state = this.pmi.state(rank, group.kvsname);
+        const state = this.pmi.state(who.rank, who.kvsname);
         ev.settled(rank, rp.outcome ?? { kind: 'exited', code: 0 }, state === 'none' && this.pmiBroken.has(rank) ? 'initialized' : state);
       };
       const rp: RankProcess = new RankProcess(l, {
@@ -171,7 +224,7 @@ export class HostProxy {
         settled: () => {
           // PMI_PORT: the rank's last words (finalize, abort) may still be in its own socket; wait for that
           // socket to close as PMI_FD mode waits for fd 3, and no longer.
-          const closed = ep?.closedConnectionOf(rank, group.kvsname);
+          const closed = ep?.closedConnectionOf(who.rank, who.kvsname);
           if (!closed) return report(rp);
           let t: NodeJS.Timeout | undefined;
           void Promise.race([closed, new Promise<void>((r) => (t = setTimeout(r, SETTLE_AFTER_EXIT_MS)))]).then(() => {
@@ -186,7 +239,7 @@ export class HostProxy {
         reaper.add(rp.pid);
         ev.started(rank, rp.pid);
       }
-      if (sock && !ep) this.attachPmi(rank, sock);
+      if (sock && !ep) this.attachPmi(rank, who, sock);
       else sock?.destroy(); // PMI_PORT mode: the rank does not use fd 3
       this.connectStdin(rank, rp);
     }
@@ -204,8 +257,7 @@ export class HostProxy {
     target.once('close', () => standIn.destroy());
   }
 
-  private attachPmi(rank: number, sock: Socket): void {
-    const id = rank;
+  private attachPmi(id: number, who: PmiRankInfo, sock: Socket): void {
     this.pmi.attach(
       id,
       {
@@ -214,7 +266,7 @@ export class HostProxy {
         },
         close: () => sock.destroy(),
       },
-      { rank, kvsname: this.o.group.kvsname, appnum: this.o.appnum(rank) },
+      who,
     );
     sock.on('data', (d: Buffer) => this.pmi.data(id, d));
     sock.on('error', () => {
@@ -265,7 +317,7 @@ export class HostProxy {
     this.closed = true;
     this.reaper?.close();
     if (this.opening) await this.opening;
-    await this.endpoint?.close();
+    await Promise.all(this.endpoints().map((e) => e.close()));
   }
 
   /** The PMI_PORT value ranks get (undefined with PMI_FD, or before the endpoint listens). */

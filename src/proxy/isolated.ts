@@ -7,6 +7,8 @@ import type { HostUsage, RankOutcome } from '../model/types.js';
 import { setupIsolation, type Isolation, type IsolationMode } from '../isolate/index.js';
 import { ownerTag } from '../isolate/janitor.js';
 import { HostProxy, type HostProxyOptions } from './host-proxy.js';
+import type { RankLaunch } from './rank-process.js';
+import type { PmiGroupInfo } from '../pmi/types.js';
 import { isTsmpiError } from '../util/errors.js';
 
 export interface ContainmentOptions {
@@ -35,6 +37,8 @@ export class IsolatedProxy {
   private killing: Promise<void> | undefined;
   private usageResult: HostUsage | undefined;
   private setupDone: Promise<void> | undefined;
+  /** Launches of spawned ranks, for the usage report. */
+  private readonly added: RankLaunch[] = [];
 
   constructor(
     private readonly o: HostProxyOptions,
@@ -67,10 +71,7 @@ export class IsolatedProxy {
     }
     const iso = this.iso;
     if (iso.notice) c.notice(iso.notice);
-    const launches = o.launches.map((l) => {
-      const argv = iso.wrap(l.rank, [l.file, ...l.args]);
-      return { ...l, file: argv[0] ?? l.file, args: argv.slice(1), env: { ...l.env, ...iso.env(l.rank) } };
-    });
+    const launches = o.launches.map((l) => this.contained(iso, l));
     const events = {
       ...o.events,
       exited: (rank: number, outcome: RankOutcome) => o.events.exited(rank, this.withOom(rank, outcome)),
@@ -80,6 +81,32 @@ export class IsolatedProxy {
     this.inner.start();
     for (const s of this.pendingSignals) this.inner.signal(s);
     if (this.killRequested) this.killAll();
+  }
+
+  /** The launch through the isolation's pre-exec wrapper (joins the rank's cgroups and private /tmp). */
+  private contained(iso: Isolation, l: RankLaunch): RankLaunch {
+    const argv = iso.wrap(l.rank, [l.file, ...l.args]);
+    return { ...l, file: argv[0] ?? l.file, args: argv.slice(1), env: { ...l.env, ...iso.env(l.rank) } };
+  }
+
+  /** Ranks of a spawned group (MPI_Comm_spawn): their own cgroups first, then started like the others. */
+  async addRanks(group: PmiGroupInfo, launches: RankLaunch[]): Promise<string | undefined> {
+    await this.setupDone;
+    const { iso, inner } = this;
+    if (!iso || !inner || this.killRequested) return 'the job is ending';
+    try {
+      iso.addRanks(launches.map((l) => l.rank));
+    } catch (e) {
+      return isTsmpiError(e) ? e.message : `isolation for the spawned ranks failed: ${(e as Error).message}`;
+    }
+    this.added.push(...launches);
+    let contained: RankLaunch[];
+    try {
+      contained = launches.map((l) => this.contained(iso, l));
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return inner.addRanks(group, contained);
   }
 
   private withOom(rank: number, outcome: RankOutcome): RankOutcome {
@@ -126,7 +153,7 @@ export class IsolatedProxy {
     this.killAll();
     await this.killing;
     const ranks: HostUsage['ranks'] = {};
-    for (const l of this.o.launches) {
+    for (const l of [...this.o.launches, ...this.added]) {
       try {
         ranks[l.rank] = iso.usage(l.rank);
       } catch {

@@ -7,6 +7,7 @@ import { FrameDecoder, encodeJson, outputHeader, type Frame } from '../control/f
 import { PROTOCOL_VERSION, type FromProxy, type ToProxy, type UpstreamReply, type UpstreamRequest } from '../control/messages.js';
 import { IsolatedProxy } from './isolated.js';
 import { Subtree } from './subtree.js';
+import { decodeLaunches } from '../run/assign.js';
 import type { PmiUpstream } from '../pmi/types.js';
 import { fdSource } from '../io/stdin.js';
 import { fdSink } from '../io/sink.js';
@@ -25,6 +26,9 @@ function wellFormed(m: unknown): m is ToProxy {
       typeof o.containment === 'object' && o.containment !== null && Array.isArray(o.envs) && Array.isArray(o.launches) &&
       typeof o.appnums === 'object' && o.appnums !== null
     );
+  }
+  if (o.t === 'spawn-ranks') {
+    return typeof o.id === 'number' && typeof o.group === 'object' && o.group !== null && Array.isArray(o.envs) && Array.isArray(o.launches);
   }
   return true;
 }
@@ -97,14 +101,7 @@ export async function proxyMain(): Promise<number> {
           group: m.group,
           pmiTransport: m.pmiTransport,
           appnum: (r) => m.appnums[r] ?? 0,
-          launches: m.launches.map((l) => ({
-            rank: l.rank,
-            file: l.file,
-            args: l.args,
-            cwd: l.cwd,
-            env: { ...m.envs[l.env], ...l.extra },
-            stdin: l.stdin,
-          })),
+          launches: decodeLaunches(m.envs, m.launches),
           upstream,
           debug: m.debug ? log : undefined,
           events: {
@@ -148,6 +145,23 @@ export async function proxyMain(): Promise<number> {
           earlyStdin = [];
           for (const f of queued) onFrame(f);
         });
+        return;
+      }
+      case 'spawn-ranks': {
+        const p = proxy;
+        const launches = decodeLaunches(m.envs, m.launches);
+        void (p ? p.addRanks(m.group, launches) : Promise.resolve('no ranks were assigned to this proxy')).then(
+          (error) => {
+            if (error === undefined) {
+              for (const l of launches) {
+                const w = l.stdin ? p?.stdinOf(l.rank) : undefined;
+                if (w) stdinOf.set(l.rank, w);
+              }
+            }
+            send({ t: 'ranks-added', id: m.id, ...(error !== undefined ? { error } : {}) });
+          },
+          (e: unknown) => send({ t: 'ranks-added', id: m.id, error: e instanceof Error ? e.message : String(e) }),
+        );
         return;
       }
       case 'signal':

@@ -16,6 +16,11 @@ export interface RankLaunch {
   /** The segment's shared environment and this rank's additions (env = both), for sending them compactly. */
   baseEnv?: Record<string, string>;
   extraEnv?: Record<string, string>;
+  /**
+   * The rank's PMI identity when it is not rank `rank` of the proxy's first group: a rank of a spawned group
+   * (MPI_Comm_spawn) has a job-wide id `rank` (for output, events and PMI_ID) and its own group rank and kvsname.
+   */
+  pmi?: { kvsname: string; rank: number; appnum: number };
 }
 
 export interface RankProcessEvents {

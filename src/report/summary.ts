@@ -52,22 +52,22 @@ function isSuccess(o: RankOutcome): boolean {
 
 /** One line per (host, outcome) group of ranks that did not succeed; empty when all succeeded. */
 export function failureSummary(outcome: JobOutcome): string[] {
-  const groups = new Map<string, { host: string; what: string; ranks: number[] }>();
+  const groups = new Map<string, { host: string; what: string; spawn: number | undefined; ranks: number[] }>();
   for (const r of outcome.ranks) {
     if (isSuccess(r.outcome)) continue;
     const what = describeOutcome(r.outcome).replace(/^was /, '');
-    const key = `${r.host}\0${what}`;
+    const key = `${r.host}\0${what}\0${r.spawn?.group ?? 0}`;
     let g = groups.get(key);
     if (!g) {
-      g = { host: r.host, what, ranks: [] };
+      g = { host: r.host, what, spawn: r.spawn?.group, ranks: [] };
       groups.set(key, g);
     }
-    g.ranks.push(r.rank);
+    g.ranks.push(r.spawn?.rank ?? r.rank);
   }
   return [...groups.values()].map((g) => {
     const sorted = [...g.ranks].sort((a, b) => a - b);
     const noun = sorted.length === 1 ? 'rank' : 'ranks';
-    return `${noun} ${rankRanges(sorted)} on ${g.host}: ${g.what}`;
+    return `${noun} ${rankRanges(sorted)}${g.spawn !== undefined ? ` of spawn ${g.spawn}` : ''} on ${g.host}: ${g.what}`;
   });
 }
 

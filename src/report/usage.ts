@@ -15,7 +15,7 @@ export function usageTable(o: JobOutcome): string {
     const u = byRank.get(r.rank);
     const exit = r.outcome.kind === 'exited' ? String(r.outcome.code) : describeOutcome(r.outcome).replace(/^was /, '');
     rows.push([
-      String(r.rank),
+      r.spawn ? `${r.spawn.group}:${r.spawn.rank}` : String(r.rank),
       r.host,
       exit,
       u ? secs(u.cpuUserSec) : 'unavailable',
@@ -58,6 +58,7 @@ export function usageJson(o: JobOutcome): string {
     const u = byRank.get(r.rank);
     return {
       rank: r.rank,
+      ...(r.spawn ? { spawn_group: r.spawn.group, spawn_rank: r.spawn.rank } : {}),
       host: r.host,
       exit_code: r.outcome.kind === 'exited' ? r.outcome.code : null,
       signal: r.outcome.kind === 'signaled' ? r.outcome.signal : null,

@@ -2,11 +2,13 @@
 // by reference, each rank adds only its own PMI variables.
 import type { ToProxy, WireLaunch } from '../control/messages.js';
 import type { ProxySpec } from './job.js';
+import type { RankLaunch } from '../proxy/rank-process.js';
 
-export function buildAssign(spec: ProxySpec, debug: boolean): Extract<ToProxy, { t: 'assign' }> {
+/** Launches for the wire: each distinct segment environment once, each rank with its own additions. */
+export function encodeLaunches(list: readonly RankLaunch[]): { envs: Array<Record<string, string>>; launches: WireLaunch[] } {
   const envs: Array<Record<string, string>> = [];
   const envIndex = new Map<Record<string, string>, number>();
-  const launches: WireLaunch[] = spec.launches.map((l) => {
+  const launches: WireLaunch[] = list.map((l) => {
     const base = l.baseEnv ?? l.env;
     let i = envIndex.get(base);
     if (i === undefined) {
@@ -14,8 +16,26 @@ export function buildAssign(spec: ProxySpec, debug: boolean): Extract<ToProxy, {
       envs.push(base);
       envIndex.set(base, i);
     }
-    return { rank: l.rank, file: l.file, args: l.args, cwd: l.cwd, env: i, extra: l.extraEnv ?? {}, stdin: l.stdin };
+    return { rank: l.rank, file: l.file, args: l.args, cwd: l.cwd, env: i, extra: l.extraEnv ?? {}, stdin: l.stdin, ...(l.pmi ? { pmi: l.pmi } : {}) };
   });
+  return { envs, launches };
+}
+
+/** The proxy side: back to RankLaunch. */
+export function decodeLaunches(envs: ReadonlyArray<Record<string, string>>, launches: readonly WireLaunch[]): RankLaunch[] {
+  return launches.map((l) => ({
+    rank: l.rank,
+    file: l.file,
+    args: l.args,
+    cwd: l.cwd,
+    env: { ...envs[l.env], ...l.extra },
+    stdin: l.stdin,
+    ...(l.pmi ? { pmi: l.pmi } : {}),
+  }));
+}
+
+export function buildAssign(spec: ProxySpec, debug: boolean): Extract<ToProxy, { t: 'assign' }> {
+  const { envs, launches } = encodeLaunches(spec.launches);
   return {
     t: 'assign',
     host: spec.host,

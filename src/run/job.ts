@@ -10,7 +10,9 @@ import type { PmiState } from '../proxy/host-proxy.js';
 import { IsolatedProxy, inBatchJob } from '../proxy/isolated.js';
 import { podPrefix, podProxy } from './pod-proxy.js';
 import type { ProxyEvents, ProxyHandle } from './proxy-handle.js';
-import type { PmiGroupInfo, SpawnResult } from '../pmi/types.js';
+import type { PmiGroupInfo, SpawnRequest, SpawnResult } from '../pmi/types.js';
+import { processMapping } from '../placement/mapping.js';
+import { isTsmpiError } from '../util/errors.js';
 import type { RankLaunch } from '../proxy/rank-process.js';
 import { KvsService } from '../pmi/kvs-service.js';
 import { OutputMux } from '../io/mux.js';
@@ -42,10 +44,31 @@ export interface ProxySpec {
   launches: RankLaunch[];
   kvs: KvsService;
   events: ProxyEvents;
+  /** MPI_Comm_spawn from one of this proxy's ranks (the controller's Job.spawn). */
+  spawn?(req: SpawnRequest): Promise<SpawnResult>;
 }
 
-/** The controller's answer to PMI spawn until spawn is implemented (issue: PMI completeness). */
-export const spawnUnsupported = async (): Promise<SpawnResult> => ({ ok: false, error: 'spawn is not supported yet' });
+/** The answer to PMI spawn where no job can start ranks (tests of a lone proxy). */
+export const spawnUnsupported = async (): Promise<SpawnResult> => ({ ok: false, error: 'spawn is not supported here' });
+
+/** Upper bound on the processes MPI_Comm_spawn may add to one job (a runaway spawn loop ends here). */
+export const MAX_SPAWNED_RANKS = 65536;
+
+/**
+ * A rank of a group started by MPI_Comm_spawn. Its job-wide id (output, events, PMI_ID) comes after the world
+ * ranks; PMI knows it as rank `groupRank` of `kvsname`.
+ */
+interface SpawnedRank {
+  id: number;
+  /** 1 for the job's first spawn, ... */
+  group: number;
+  groupRank: number;
+  kvsname: string;
+  host: string;
+  proxy: number;
+  /** the segment whose environment the children inherit (their spawner's) */
+  segment: number;
+}
 
 /**
  * This host's proxy: in-process (no second Node start-up), except for an unprivileged user whose ranks can
@@ -61,7 +84,7 @@ export function localProxy(spec: ProxySpec): ProxyHandle {
       pmiTransport: spec.pmiTransport,
       appnum: (r) => spec.appnums[r] ?? 0,
       launches: spec.launches,
-      upstream: spec.kvs.localUpstream(spec.index, spawnUnsupported),
+      upstream: spec.kvs.localUpstream(spec.index, spec.spawn ?? spawnUnsupported),
       events: spec.events,
     },
     { ...spec.containment, jobId: spec.jobId, notice: (l) => spec.events.notice(l), failed: (m) => spec.events.launchFailed(m) },
@@ -96,6 +119,12 @@ export class Job {
   private readonly outcomes = new Map<number, RankOutcome>();
   private readonly proxies: ProxyHandle[] = [];
   private readonly proxyOfRank: number[] = [];
+  /** Per proxy: the ranks it speaks for (its world ranks, and spawned ranks placed there later). */
+  private readonly ownRanks: Array<Set<number>> = [];
+  private readonly spawned = new Map<number, SpawnedRank>();
+  private spawnGroups = 0;
+  /** Environment of each segment, before per-rank PMI variables (spawned ranks take their spawner's). */
+  private segEnv: Array<Record<string, string>> = [];
   private readonly mux: OutputMux;
   private readonly kvs = new KvsService(() => {
     this.phases.firstBarrierMs ??= this.now();
@@ -120,9 +149,9 @@ export class Job {
       prependRank: req.prependRank,
       outfilePattern: req.outfilePattern,
       errfilePattern: req.errfilePattern,
-      rankInfo: (r) => ({ host: plan.ranks[r]?.host ?? '', segment: plan.ranks[r]?.segment ?? 0 }),
+      rankInfo: (r) => ({ host: this.hostOf(r), segment: plan.ranks[r]?.segment ?? this.spawned.get(r)?.segment ?? 0 }),
       openFile: deps.openFile,
-      label: deps.label,
+      label: (rank, stream) => this.label(rank, stream),
     });
   }
 
@@ -133,6 +162,7 @@ export class Job {
       throw usageError(`--stdin names rank ${req.stdin.rank} but the job has ${plan.size} ranks`, `--stdin ${req.stdin.rank}`, `use a rank from 0 to ${plan.size - 1}, or all, or none`);
     }
     const segEnv = req.segments.map((s) => segmentEnv(deps.env, req.genv, s.env));
+    this.segEnv = segEnv;
     const segCwd = req.segments.map((s) => {
       const dir = path.resolve(deps.cwd, s.wdir ?? req.wdir ?? '.');
       checkWorkdir(dir);
@@ -172,7 +202,25 @@ export class Job {
   }
 
   private hostOf(rank: number): string {
-    return this.plan.ranks[rank]?.host ?? '?';
+    return this.plan.ranks[rank]?.host ?? this.spawned.get(rank)?.host ?? '?';
+  }
+
+  /** World ranks and spawned ranks together: the job ends when all of them settled. */
+  private get total(): number {
+    return this.plan.size + this.spawned.size;
+  }
+
+  /** How messages name a rank: `rank 3`, or `rank 0 of spawn 1` for a spawned one. */
+  private rankName(rank: number): string {
+    const s = this.spawned.get(rank);
+    return s ? `rank ${s.groupRank} of spawn ${s.group}` : `rank ${rank}`;
+  }
+
+  /** The -l label: `[3] ` for world rank 3, `[1:0] ` for rank 0 of the job's first spawn. */
+  private label(rank: number, stream: 'stdout' | 'stderr'): string {
+    const s = this.spawned.get(rank);
+    if (s) return `[${s.group}:${s.groupRank}] `;
+    return this.deps.label?.(rank, stream) ?? `[${rank}] `;
   }
 
   /** Runs the job to the end. Throws TsmpiError for bad input before anything was started. */
@@ -186,6 +234,7 @@ export class Job {
       // A proxy speaks only for its own ranks, with outcomes that are objects: anything else (a corrupted or
       // mismatched remote proxy) ends the job naming the host, rather than a crash or a rank settled twice.
       const mine = new Set(p.ranks);
+      this.ownRanks[i] = mine;
       const own = (rank: number, ...outcome: [RankOutcome] | []): boolean => {
         const o: unknown = outcome.length === 0 ? { kind: '' } : outcome[0];
         if (mine.has(rank) && typeof o === 'object' && o !== null && typeof (o as { kind?: unknown }).kind === 'string') return true;
@@ -223,16 +272,17 @@ export class Job {
             if (!own(rank)) return;
             this.openStreams += 2;
             this.times.set(rank, { startMs: this.now() });
-            if (++this.startedCount === plan.size) this.phases.ranksStartedMs = this.now();
+            if (rank < plan.size && ++this.startedCount === plan.size) this.phases.ranksStartedMs = this.now();
           },
           exited: (rank, outcome) => own(rank, outcome) && this.rankExited(rank, outcome),
           settled: (rank, outcome, pmi) => own(rank, outcome) && this.rankSettled(rank, outcome, pmi),
           aborted: (rank, code, message) => (rank === undefined || own(rank)) && this.aborted(rank, code, message),
-          pmiError: (rank, message) => this.notice(`PMI protocol error from rank ${rank ?? '?'}: ${message}`),
+          pmiError: (rank, message) => this.notice(`PMI protocol error from ${rank === undefined ? 'rank ?' : this.rankName(rank)}: ${message}`),
           launchFailed: (message) => this.proxyFailed(i, 'launch', message),
           lost: (message) => this.proxyFailed(i, 'lost', message),
           notice: (line) => this.notice(line),
         },
+        spawn: (req) => this.spawn(req),
       };
       this.proxies.push((this.deps.makeProxy ?? localProxy)(spec));
     });
@@ -248,6 +298,162 @@ export class Job {
       }, secs * 1000);
     }
     return done;
+  }
+
+  /**
+   * MPI_Comm_spawn (PMI-1 mcmd=spawn, PMI-2 spawn) from any rank: a new PMI group with its own KVS holding the
+   * spawner's preputs, ranks 0..n-1 (appnum = command index), placed over the job's hosts as the world ranks
+   * were (or on the hosts an info key `host` names), started by the proxies of those hosts with PMI_SPAWNED=1.
+   * Resolves once they were started; they take part in the exit policy like any rank, and the job ends when they
+   * have settled too.
+   */
+  async spawn(req: SpawnRequest): Promise<SpawnResult> {
+    if (this.phase !== 'running') return { ok: false, error: 'the job is ending' };
+    const res = await this.spawnGroup(req);
+    if (!res.ok && this.phase === 'running') {
+      const who = req.parentKvsname === this.plan.kvsname ? `rank ${req.parentRank}` : `rank ${req.parentRank} of ${req.parentKvsname}`;
+      this.notice(`MPI_Comm_spawn from ${who} failed: ${res.error}`);
+    }
+    return res;
+  }
+
+  private async spawnGroup(req: SpawnRequest): Promise<SpawnResult> {
+    const count = req.commands.reduce((n, c) => n + c.maxprocs, 0);
+    if (count === 0) return { ok: false, error: 'spawn of no processes' };
+    if (this.spawned.size + count > MAX_SPAWNED_RANKS) {
+      return { ok: false, error: `spawning ${count} more processes would pass the limit of ${MAX_SPAWNED_RANKS} spawned processes per job` };
+    }
+    let placed: ReturnType<Job['placeSpawn']>;
+    try {
+      placed = this.placeSpawn(req, count);
+    } catch (e) {
+      return { ok: false, error: isTsmpiError(e) ? `${e.message}${e.culprit && !e.message.includes(e.culprit) ? ` (${e.culprit})` : ''}` : String(e) };
+    }
+    const { kvsname, group, byProxy, ranks } = placed;
+    this.kvs.addGroup(kvsname, byProxy.size);
+    for (const r of ranks) {
+      this.spawned.set(r.id, r);
+      this.proxyOfRank[r.id] = r.proxy;
+      this.ownRanks[r.proxy]?.add(r.id);
+    }
+    const results = await Promise.all(
+      [...byProxy].map(async ([index, launches]) => {
+        const proxy = this.proxies[index];
+        const info: PmiGroupInfo = { ...group, localCount: launches.length };
+        const error = proxy?.addRanks ? await proxy.addRanks(info, launches) : 'its proxy cannot start ranks after the start';
+        return { index, launches, error };
+      }),
+    );
+    const failed = results.filter((r) => r.error !== undefined);
+    if (failed.length === 0) return { ok: true, kvsname };
+    // Ranks that never started settle here; if some of the group did start, they would wait for the others in
+    // their first barrier forever, so the job ends.
+    for (const f of failed) {
+      for (const l of f.launches) {
+        if (this.outcomes.has(l.rank)) continue;
+        const outcome: RankOutcome = { kind: 'not-started', reason: f.error ?? '' };
+        this.outcomes.set(l.rank, outcome);
+      }
+    }
+    const first = failed[0] as (typeof failed)[number];
+    const host = this.plan.proxies[first.index]?.host ?? '?';
+    const error = `cannot start the spawned processes on ${host}: ${first.error ?? ''}`;
+    if (failed.length < results.length && this.phase === 'running') {
+      this.addCause({ kind: 'launch-failed', host, message: error });
+      this.notice(`${error}: terminating the job`);
+      this.terminate('SIGTERM');
+    }
+    for (const f of failed) for (const l of f.launches) this.settledRanks.add(l.rank);
+    if (this.settledRanks.size === this.total) void this.finish();
+    return { ok: false, error };
+  }
+
+  /** Where the ranks of a spawn go and how each is started; throws TsmpiError for a bad host or program. */
+  private placeSpawn(req: SpawnRequest, count: number): {
+    kvsname: string;
+    group: Omit<PmiGroupInfo, 'localCount'>;
+    byProxy: Map<number, RankLaunch[]>;
+    ranks: SpawnedRank[];
+  } {
+    const { plan, deps } = this;
+    const parent = this.spawnedByKvs(req.parentKvsname, req.parentRank);
+    const segment = parent?.segment ?? plan.ranks[req.parentRank]?.segment ?? 0;
+    const baseEnv = this.segEnv[segment] ?? this.segEnv[0] ?? {};
+    const groupNo = this.spawnGroups + 1;
+    const kvsname = `${plan.kvsname}_spawn${groupNo}`;
+    const firstId = this.total;
+    const worldSeq = plan.ranks.map((r) => r.proxy);
+    const proxyOfHost = new Map(plan.proxies.map((p) => [p.host, p.index] as const));
+    let next = 0;
+    const placedProxy: number[] = [];
+    const perRank: Array<{ file: string; args: string[]; cwd: string; appnum: number }> = [];
+    req.commands.forEach((cmd, appnum) => {
+      const info = new Map(cmd.info);
+      if (info.has('hostfile')) throw usageError(`the info key hostfile is not supported`, 'hostfile', 'name the hosts with the info key host');
+      const wanted = (info.get('host') ?? info.get('hosts') ?? '').split(',').map((h) => h.trim()).filter(Boolean);
+      const hosts = wanted.map((h) => {
+        const i = proxyOfHost.get(h);
+        if (i === undefined) throw usageError(`host ${h} is not one of the job's hosts (${plan.proxies.map((p) => p.host).join(', ')})`, h, 'spawned processes run on the hosts of the job');
+        return i;
+      });
+      const cwd = path.resolve(deps.cwd, info.get('wdir') ?? this.req.wdir ?? '.');
+      checkWorkdir(cwd);
+      const extraPath = info.get('path');
+      const searchPath = extraPath ? `${extraPath}:${baseEnv.PATH ?? ''}` : baseEnv.PATH;
+      const file = resolveProgram(cmd.command, cwd, searchPath);
+      for (let k = 0; k < cmd.maxprocs; k++) {
+        placedProxy.push(hosts.length > 0 ? (hosts[k % hosts.length] as number) : (worldSeq[next++ % worldSeq.length] ?? 0));
+        perRank.push({ file, args: cmd.args, cwd, appnum });
+      }
+    });
+    const localSize = new Map<number, number>();
+    for (const p of placedProxy) localSize.set(p, (localSize.get(p) ?? 0) + 1);
+    const localSeen = new Map<number, number>();
+    const byProxy = new Map<number, RankLaunch[]>();
+    const ranks: SpawnedRank[] = [];
+    for (let r = 0; r < count; r++) {
+      const proxy = placedProxy[r] as number;
+      const localRank = localSeen.get(proxy) ?? 0;
+      localSeen.set(proxy, localRank + 1);
+      const id = firstId + r;
+      const what = perRank[r] as (typeof perRank)[number];
+      const extraEnv = pmiEnv({ rank: r, size: count, localRank, localSize: localSize.get(proxy) ?? 1, fd: 3, spawned: true });
+      const list = byProxy.get(proxy) ?? [];
+      list.push({
+        rank: id,
+        file: what.file,
+        args: what.args,
+        cwd: what.cwd,
+        env: { ...baseEnv, ...extraEnv },
+        baseEnv,
+        extraEnv,
+        stdin: false,
+        pmi: { kvsname, rank: r, appnum: what.appnum },
+      });
+      byProxy.set(proxy, list);
+      ranks.push({ id, group: groupNo, groupRank: r, kvsname, host: plan.proxies[proxy]?.host ?? '?', proxy, segment });
+    }
+    this.spawnGroups = groupNo;
+    return {
+      kvsname,
+      group: {
+        kvsname,
+        size: count,
+        processMapping: processMapping(placedProxy),
+        universeSize: plan.size,
+        spawned: true,
+        parentKvsname: req.parentKvsname,
+        initialKvs: req.preput,
+      },
+      byProxy,
+      ranks,
+    };
+  }
+
+  private spawnedByKvs(kvsname: string, groupRank: number): SpawnedRank | undefined {
+    if (kvsname === this.plan.kvsname) return undefined;
+    for (const s of this.spawned.values()) if (s.kvsname === kvsname && s.groupRank === groupRank) return s;
+    return undefined;
   }
 
   private drainPending = false;
@@ -302,12 +508,12 @@ export class Job {
     if (!failed || this.phase !== 'running') return;
     const host = this.hostOf(rank);
     if (outcome.kind === 'not-started') {
-      this.addCause({ kind: 'launch-failed', host, message: `rank ${rank}: ${outcome.reason}` });
+      this.addCause({ kind: 'launch-failed', host, message: `${this.rankName(rank)}: ${outcome.reason}` });
     } else {
       this.addCause({ kind: 'rank-failed', rank, host, outcome });
     }
-    const others = this.plan.size - this.outcomes.size;
-    this.notice(`rank ${rank} on ${host} ${describeOutcome(outcome)}${others > 0 ? `: terminating the other ${others} rank${others === 1 ? '' : 's'}` : ''}`);
+    const others = this.total - this.outcomes.size;
+    this.notice(`${this.rankName(rank)} on ${host} ${describeOutcome(outcome)}${others > 0 ? `: terminating the other ${others} rank${others === 1 ? '' : 's'}` : ''}`);
     this.terminate('SIGTERM');
   }
 
@@ -315,11 +521,11 @@ export class Job {
     if (pmi === 'initialized' && outcome.kind === 'exited' && outcome.code === 0 && this.phase === 'running') {
       const host = this.hostOf(rank);
       this.addCause({ kind: 'no-finalize', rank, host });
-      this.notice(`rank ${rank} on ${host} exited without calling MPI_Finalize (PMI finalize): terminating the job`);
+      this.notice(`${this.rankName(rank)} on ${host} exited without calling MPI_Finalize (PMI finalize): terminating the job`);
       this.terminate('SIGTERM');
     }
     this.settledRanks.add(rank);
-    if (this.settledRanks.size === this.plan.size) void this.finish();
+    if (this.settledRanks.size === this.total) void this.finish();
   }
 
   /** A proxy never came up, or vanished: its unsettled ranks end here, and so does the job. */
@@ -336,14 +542,14 @@ export class Job {
       }
       this.terminate('SIGTERM');
     }
-    for (const r of p.ranks) {
+    for (const r of this.ownRanks[index] ?? p.ranks) {
       if (this.settledRanks.has(r)) continue;
       if (!this.outcomes.has(r)) {
         this.outcomes.set(r, how === 'launch' ? { kind: 'not-started', reason: `proxy on ${p.host} did not start` } : { kind: 'lost', reason: `proxy on ${p.host} lost` });
       }
       this.settledRanks.add(r);
     }
-    if (this.settledRanks.size === this.plan.size) void this.finish();
+    if (this.settledRanks.size === this.total) void this.finish();
   }
 
   private aborted(rank: number | undefined, code: number, message: string): void {
@@ -351,7 +557,7 @@ export class Job {
     const r = rank ?? -1;
     const host = rank === undefined ? '?' : this.hostOf(rank);
     this.addCause({ kind: 'aborted', rank: r, host, code, message });
-    this.notice(`rank ${r} on ${host} called MPI_Abort with code ${code}${message ? ` (${message})` : ''}: killing all ranks`);
+    this.notice(`${rank === undefined ? 'rank -1' : this.rankName(rank)} on ${host} called MPI_Abort with code ${code}${message ? ` (${message})` : ''}: killing all ranks`);
     this.terminate('SIGKILL');
   }
 
@@ -436,10 +642,13 @@ export class Job {
     this.phase = 'done';
     this.phases.lastRankEndedMs = Math.max(0, ...[...this.times.values()].map((t) => t.endMs ?? 0));
     this.phases.doneMs = this.now();
-    const ranks = this.plan.ranks.map((r) => ({
+    const all: Array<{ rank: number; host: string; spawn?: { group: number; rank: number } }> = [
+      ...this.plan.ranks.map((r) => ({ rank: r.rank, host: r.host })),
+      ...[...this.spawned.values()].map((s) => ({ rank: s.id, host: s.host, spawn: { group: s.group, rank: s.groupRank } })),
+    ];
+    const ranks = all.map((r) => ({
+      ...r,
       times: this.times.get(r.rank),
-      rank: r.rank,
-      host: r.host,
       outcome: this.outcomes.get(r.rank) ?? ({ kind: 'not-started', reason: 'never started' } as RankOutcome),
     }));
     const usage = this.proxies.map((p) => p.usage?.()).filter((u): u is HostUsage => u !== undefined);

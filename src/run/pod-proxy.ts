@@ -37,7 +37,7 @@ export function podProxy(spec: ProxySpec, prefix: string[], env: Record<string, 
     assign: buildAssign(spec, false),
     events: spec.events,
     kvs: spec.kvs,
-    spawn: spawnUnsupported,
+    spawn: spec.spawn ?? spawnUnsupported,
     launchTimeoutMs: 60_000,
     gate: new Gate(8),
   });

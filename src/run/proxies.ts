@@ -74,7 +74,7 @@ export function remoteProxyFactory(
       assign,
       events: spec.events,
       kvs: spec.kvs,
-      spawn: spawnUnsupported,
+      spawn: spec.spawn ?? spawnUnsupported,
       launchTimeoutMs: req.launchTimeoutSec * 1000,
       gate,
     });

@@ -3,6 +3,8 @@
 import type { Writable } from 'node:stream';
 import type { HostProxyEvents } from '../proxy/host-proxy.js';
 import type { HostUsage } from '../model/types.js';
+import type { PmiGroupInfo } from '../pmi/types.js';
+import type { RankLaunch } from '../proxy/rank-process.js';
 
 export interface ProxyEvents extends HostProxyEvents {
   /** The proxy never came up (unreachable host, refused key, missing node); its ranks never started. */
@@ -26,4 +28,9 @@ export interface ProxyHandle {
   ready?(): Promise<void>;
   /** After close(): what the host's ranks used, when its isolation could account for it. */
   usage?(): HostUsage | undefined;
+  /**
+   * Start the ranks of a spawned group (MPI_Comm_spawn) here. Resolves once they were started, with undefined,
+   * or with why they could not be; their events then come like those of the first ranks.
+   */
+  addRanks?(group: PmiGroupInfo, launches: RankLaunch[]): Promise<string | undefined>;
 }

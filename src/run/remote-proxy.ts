@@ -8,7 +8,9 @@ import { FrameDecoder, decodeFrame, encodeJson, routedFrame, stdinHeader, type F
 import { PROTOCOL_VERSION, type FromProxy, type ToProxy, type UpstreamRequest } from '../control/messages.js';
 import type { Launcher, LaunchedProxy } from '../launch/launcher.js';
 import type { KvsService } from '../pmi/kvs-service.js';
-import type { SpawnRequest, SpawnResult } from '../pmi/types.js';
+import type { PmiGroupInfo, SpawnRequest, SpawnResult } from '../pmi/types.js';
+import type { RankLaunch } from '../proxy/rank-process.js';
+import { encodeLaunches } from './assign.js';
 import type { ProxyEvents, ProxyHandle } from './proxy-handle.js';
 import type { HostUsage } from '../model/types.js';
 
@@ -87,8 +89,12 @@ export class RemoteProxy implements ProxyHandle {
   readonly gone = new Promise<void>((r) => (this.goneResolve = r));
   private routedTimer: NodeJS.Timeout | undefined;
 
+  /** Ranks that read stdin (looked up for every stdinOf). */
+  private readonly stdinRanks: Set<number>;
+
   constructor(private readonly o: RemoteProxyOptions) {
     this.host = o.host;
+    this.stdinRanks = new Set(o.assign.launches.filter((l) => l.stdin).map((l) => l.rank));
     o.registry?.set(o.index, this);
     o.routed?.top.below.push(this);
   }
@@ -304,6 +310,12 @@ export class RemoteProxy implements ProxyHandle {
       case 'usage':
         this.usageResult = m.usage;
         return;
+      case 'ranks-added': {
+        const w = this.addWaiters.get(m.id);
+        this.addWaiters.delete(m.id);
+        w?.(typeof m.error === 'string' ? m.error : undefined);
+        return;
+      }
       case 'child-failed':
         this.o.registry?.get(m.index)?.remoteFailure(m.message, m.started);
         return;
@@ -346,6 +358,28 @@ export class RemoteProxy implements ProxyHandle {
     this.send({ t: 'signal', signal: sig });
   }
 
+  private nextAddId = 1;
+  private readonly addWaiters = new Map<number, (error: string | undefined) => void>();
+
+  addRanks(group: PmiGroupInfo, launches: RankLaunch[]): Promise<string | undefined> {
+    if (this.ended || this.closing) return Promise.resolve(`the proxy on ${this.host} is not running`);
+    const id = this.nextAddId++;
+    const { envs, launches: wire } = encodeLaunches(launches);
+    for (const l of launches) if (l.stdin) this.stdinRanks.add(l.rank);
+    return new Promise((resolve) => {
+      this.addWaiters.set(id, resolve);
+      void this.gone.then(() => {
+        if (this.addWaiters.delete(id)) resolve(`the proxy on ${this.host} went away`);
+      });
+      // A spawn may come before this proxy is up (a rank elsewhere spawns during a tree launch): after assign.
+      const go = (): void => {
+        if (!this.ended) this.send({ t: 'spawn-ranks', id, group, envs, launches: wire });
+      };
+      if (this.helloSeen || this.ended) go();
+      else this.readyWaiters.push(go);
+    });
+  }
+
   killAll(): void {
     this.send({ t: 'kill' });
   }
@@ -358,7 +392,7 @@ export class RemoteProxy implements ProxyHandle {
   }
 
   stdinOf(rank: number): Writable | undefined {
-    if (!this.o.assign.launches.some((l) => l.rank === rank && l.stdin)) return undefined;
+    if (!this.stdinRanks.has(rank)) return undefined;
     let w = this.stdins.get(rank);
     if (w) return w;
     w = new Writable({

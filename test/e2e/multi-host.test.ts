@@ -116,6 +116,34 @@ describe('jobs across hosts', () => {
   });
 });
 
+describe('MPI_Comm_spawn across hosts (Slurm libpmi2 PMI2_Job_Spawn)', () => {
+  const children = (out: string): string[] => out.split('\n').filter((l) => l.startsWith('[1:')).sort();
+
+  it('places the children over the job\'s hosts as the world ranks were, started by the remote proxies', async () => {
+    const r = await run(['-hosts', 'h1,h2', '-l', '-n', '2', fx('pmi2spawn'), '4']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const kids = children(r.stdout);
+    expect(kids).toHaveLength(4);
+    for (let i = 0; i < 4; i++) expect(kids[i]).toMatch(new RegExp(`^\\[1:${i}\\] child ${i} of 4 on h${(i % 2) + 1}: appnum 0, jobid \\S+_spawn1, parent key parent-port-of-`));
+  });
+
+  it('info host puts every child on that host; through a launch tree too', async () => {
+    const r = await run(['--tree-width', '2', '-hosts', 'h1,h2,h3,h4', '-l', '-n', '4', fx('pmi2spawn'), '3', 'h4']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const kids = children(r.stdout);
+    expect(kids).toHaveLength(3);
+    for (const k of kids) expect(k).toMatch(/ on h4: /);
+  });
+
+  it('a child failing on a remote host ends the job everywhere with its code', async () => {
+    const r = await run(['-hosts', 'h1,h2', '-n', '2', '-genv', 'PMI2SPAWN_CHILD_FAIL', '1', fx('pmi2spawn'), '2']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/rank 1 of spawn 1 on h2: exited with code 3/);
+  });
+});
+
 describe('batch allocations on the test hosts (ssh launcher)', () => {
   it('takes hosts and -n from a PBS node file', async () => {
     const nodefile = path.join(bed.dir, 'pbs.nodes');

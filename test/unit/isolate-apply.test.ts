@@ -67,6 +67,39 @@ describe('hybrid apply', () => {
     expect(() => iso.wrap(0, ['x'])).toThrow(/already cleaned up/);
   });
 
+  it('adds the cgroups of ranks spawned later (MPI_Comm_spawn), limits included, and removes them at cleanup', async () => {
+    const h = host({ layout: 'hybrid', mountNsOk: false });
+    const iso = await setupIsolation(req({ limits: { memPerRankBytes: 64 << 20, pidsPerRank: 12 } }), h.deps);
+    const job = (k: string): string => `${h.own(k)}/tsmpiexec-j7-n1`;
+    expect(() => iso.wrap(7, ['x'])).toThrow(/rank 7 is not placed/);
+    iso.addRanks([7, 8]);
+    expect(read(`${job('memory')}/rank-8/memory.limit_in_bytes`)).toBe(String(64 << 20));
+    expect(read(`${job('pids')}/rank-7/pids.max`)).toBe('12');
+    const argv = iso.wrap(7, ['child']);
+    expect(argv[2]).toContain(`${job('v2')}/rank-7/cgroup.procs`);
+    expect(argv[2]).toContain(`${job('memory')}/rank-7/cgroup.procs`);
+    expect(iso.env(8).TSMPIEXEC_RANK).toBe('8');
+    h.set(`${job('memory')}/rank-8/memory.max_usage_in_bytes`, '1048576\n');
+    expect(iso.usage(8).memPeakBytes).toBe(1048576);
+    iso.addRanks([7]); // again: nothing new, no error
+    expect(() => iso.addRanks([-1])).toThrow(/non-negative/);
+    const { leftovers } = await iso.cleanup();
+    expect(leftovers).toEqual([]);
+    expect(findJobDirs(h.root)).toEqual([]);
+    expect(() => iso.addRanks([9])).toThrow(/already cleaned up/);
+  });
+
+  it('on pure v2, a spawned rank gets memory.max and memory.oom.group like the first ranks', async () => {
+    const h = host({ layout: 'v2', v2Controllers: ['memory', 'pids'] });
+    const own = h.own('v2');
+    const iso = await setupIsolation(req({ limits: { memPerRankBytes: 1 << 25 } }), h.deps);
+    iso.addRanks([2]);
+    expect(read(`${own}/tsmpiexec-j7-n1/rank-2/memory.max`)).toBe(String(1 << 25));
+    expect(read(`${own}/tsmpiexec-j7-n1/rank-2/memory.oom.group`)).toBe('1');
+    expect(iso.wrap(2, ['c'])[2]).toContain(`${own}/tsmpiexec-j7-n1/rank-2/cgroup.procs`);
+    expect((await iso.cleanup()).leftovers).toEqual([]);
+  });
+
   it('reads usage from the v2 cpu.stat and the v1 memory, pids and blkio counters', async () => {
     const h = host({ layout: 'hybrid' });
     const iso = await setupIsolation(req({ ranks: [4] }), h.deps);
