@@ -105,6 +105,12 @@ describe('PMI2_Job_Spawn from Slurm libpmi2', () => {
     expect(r.stdout).not.toContain('child');
   });
 
+  it('a runaway request (more than 65536 processes in one job) is refused before anything starts', async () => {
+    const r = await run(['-n', '1', fx('pmi2spawn'), '70000']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('tsmpiexec: MPI_Comm_spawn from rank 0 failed: spawning 70000 more processes would pass the limit of 65536 spawned processes per job');
+  });
+
   it('a program that does not exist: an error reply naming it, no child started', async () => {
     const r = await run(['-n', '1', fx('pmi2spawn'), '2', '-', '/nonexistent/spawnee']);
     expect(r.code).toBe(1);
