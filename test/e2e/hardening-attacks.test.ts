@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BIN, killLive, runTsmpiexec, type RunOptions, type RunResult } from '../helpers/run.js';
 import { allJobCgroups, leftoverProcesses, residueAfter } from '../fixtures/hardening/leaks.js';
+import { PROTOCOL_VERSION } from '../../src/control/messages.js';
 
 const isRoot = process.getuid?.() === 0;
 const FAKE = path.resolve('test/fixtures/hardening/fake-proxy.cjs');
@@ -175,8 +176,8 @@ describe('a forged or garbled control channel, fed to `tsmpiexec proxy` by hand'
     expect(r.code).toBe(1);
     oneLine(r.stderr);
     expect(r.stderr).toMatch(why);
-    // it said hello (version 1) and nothing else
-    expect(r.stdout.subarray(5).toString()).toMatch(/^\{"t":"hello","version":1,/);
+    // it said hello (the current protocol version) and nothing else
+    expect(r.stdout.subarray(5).toString()).toMatch(new RegExp(`^\\{"t":"hello","version":${PROTOCOL_VERSION},`));
     expect(r.stdout.readUInt32BE(0)).toBe(r.stdout.length - 4);
   });
 
@@ -214,7 +215,7 @@ describe('a broken or hostile proxy, as the controller sees it', () => {
   const viaFake = (mode: string, extra: string[] = []): Promise<RunResult> =>
     run(['--launch-timeout', '3', ...extra, '-launcher', 'ssh', '-launcher-exec', `${NODE} ${FAKE} ${mode}`, '-hosts', 'fakehost', '-n', '1', 'true']);
   const cases: Array<[string, string, RegExp]> = [
-    ['a wrong protocol version', 'version', /^tsmpiexec: cannot start the proxy on fakehost: proxy speaks protocol 99, expected 1/m],
+    ['a wrong protocol version', 'version', new RegExp(`^tsmpiexec: cannot start the proxy on fakehost: proxy speaks protocol 99, expected ${PROTOCOL_VERSION}`, 'm')],
     ['bytes that are no frame', 'garbage', /^tsmpiexec: lost the proxy on fakehost: garbled control channel \(bad frame length \d+\)/m],
     ['silence', 'silent', /^tsmpiexec: cannot start the proxy on fakehost: no answer from the proxy within 3 s/m],
     ['an event for a rank that is not its own', 'other-rank', /^tsmpiexec: lost the proxy on fakehost: it sent a malformed event for rank 99999/m],

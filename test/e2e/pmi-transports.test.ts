@@ -209,7 +209,7 @@ describe('tsmpiexec pmi-check', () => {
   it('documents itself and refuses to run outside a job', async () => {
     const help = await run(['pmi-check', '--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/^Usage: tsmpiexec pmi-check \[--keys N\] \[--json\]/);
+    expect(help.stdout).toMatch(/^Usage: tsmpiexec pmi-check \[--keys N\] \[--spawn N\] \[--json\]/);
     const alone = await run(['pmi-check']);
     expect(alone.code).toBe(2);
     expect(alone.stderr).toMatch(/neither PMI_FD nor PMI_PORT is set/);
