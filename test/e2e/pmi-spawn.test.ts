@@ -7,11 +7,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, FIX, killLive, leftovers, runTsmpiexec, type RunOptions, type RunResult } from '../helpers/run.js';
+import { BIN, FIX, trackedJobs } from '../helpers/run.js';
 
 const fx = (name: string): string => path.join(FIX, name);
-const NO_OUTER_PMI = { PMI_FD: '', PMI_PORT: '', PMI_ID: '', PMI_RANK: '', PMI_SIZE: '' };
-let markers: string[] = [];
 
 beforeAll(() => {
   if (!fs.existsSync('dist/main.js')) throw new Error('dist/main.js is missing: run `make build` first (make test does)');
@@ -19,17 +17,11 @@ beforeAll(() => {
 });
 
 afterEach(async () => {
-  killLive();
-  const ms = markers;
-  markers = [];
-  for (const m of ms) expect(await leftovers(m, 5000), 'processes of the job left behind').toEqual([]);
+  expect(await jobs.leftovers(), 'processes of the job left behind').toEqual([]);
 });
 
-function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  const p = runTsmpiexec(args, { timeoutMs: 60_000, ...opts, env: { ...NO_OUTER_PMI, ...opts.env } });
-  void p.then((r) => markers.push(r.marker), () => undefined);
-  return p;
-}
+const jobs = trackedJobs();
+const run = jobs.run;
 
 /** The lines of `text` that start with `prefix`, sorted. */
 function linesWith(text: string, prefix: string): string[] {

@@ -12,14 +12,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { socketBaseCandidates } from '../../src/pmi/endpoint.js';
-import { BIN, FIX, killLive, leftovers, runTsmpiexec, type RunOptions, type RunResult } from '../helpers/run.js';
+import { BIN, FIX, NO_OUTER_PMI, trackedJobs, type RunOptions, type RunResult } from '../helpers/run.js';
 
 const fx = (name: string): string => path.join(FIX, name);
 const isRoot = process.getuid?.() === 0;
 const hasHydra = ['/usr/bin/mpiexec.hydra', '/usr/local/bin/mpiexec.hydra'].some((p) => fs.existsSync(p));
-/** No PMI variables from whatever runs the tests. */
-const NO_OUTER_PMI = { PMI_FD: '', PMI_PORT: '', PMI_ID: '', PMI_RANK: '', PMI_SIZE: '' };
-let markers: string[] = [];
 let work: string;
 let holdSeq = 0;
 
@@ -37,17 +34,11 @@ afterAll(() => {
 });
 
 afterEach(async () => {
-  killLive();
-  const ms = markers;
-  markers = [];
-  for (const m of ms) expect(await leftovers(m, 5000), 'processes of the job left behind').toEqual([]);
+  expect(await jobs.leftovers(), 'processes of the job left behind').toEqual([]);
 });
 
-function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  const p = runTsmpiexec(args, { timeoutMs: 60_000, ...opts, env: { ...NO_OUTER_PMI, ...opts.env } });
-  void p.then((r) => markers.push(r.marker), () => undefined);
-  return p;
-}
+const jobs = trackedJobs();
+const run = jobs.run;
 
 /** Runs a program as nobody (no supplementary groups), with a deadline. */
 function asNobody(argv: string[]): Promise<{ code: number; stdout: string }> {
@@ -193,7 +184,7 @@ describe('tsmpiexec pmi-check', () => {
   it.runIf(hasHydra)('agrees with MPICH\'s own launcher (mpiexec.hydra), over PMI_FD and -pmi-port', async () => {
     for (const extra of [[], ['-pmi-port']]) {
       const marker = `pmi-check-hydra-${process.pid}-${extra.length}`;
-      markers.push(marker);
+      jobs.track(marker);
       const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
         execFile('mpiexec.hydra', [...extra, '-n', '3', process.execPath, BIN, 'pmi-check'], { timeout: 60_000, killSignal: 'SIGKILL', env: { ...process.env, ...NO_OUTER_PMI, TSMPI_TEST_RUN: marker } }, (err, stdout, stderr) => {
           const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;

@@ -126,3 +126,34 @@ export function tmpEntries(): string[] {
 export function listeningSockets(): string {
   return fs.readFileSync('/proc/net/unix', 'utf8') + fs.readFileSync('/proc/net/tcp', 'utf8');
 }
+
+/** No PMI variables from whatever runs the tests (an outer launcher's would be passed on otherwise). */
+export const NO_OUTER_PMI = { PMI_FD: '', PMI_PORT: '', PMI_ID: '', PMI_RANK: '', PMI_SIZE: '' };
+
+/**
+ * Jobs of one test file whose processes are checked after each test: `run` starts a job without outer PMI
+ * variables (60 s deadline) and remembers its marker; `leftovers` (for afterEach) kills what a failed test left
+ * running, then returns the pids of any job since the last call that are still alive after 5 s.
+ */
+export function trackedJobs(): { run(args: string[], opts?: RunOptions): Promise<RunResult>; track(marker: string): void; leftovers(): Promise<number[]> } {
+  let markers: string[] = [];
+  return {
+    /** a job started some other way, whose processes carry TSMPI_TEST_RUN=marker */
+    track(marker) {
+      markers.push(marker);
+    },
+    run(args, opts = {}) {
+      const p = runTsmpiexec(args, { timeoutMs: 60_000, ...opts, env: { ...NO_OUTER_PMI, ...opts.env } });
+      void p.then((r) => markers.push(r.marker), () => undefined);
+      return p;
+    },
+    async leftovers() {
+      killLive();
+      const ms = markers;
+      markers = [];
+      const out: number[] = [];
+      for (const m of ms) out.push(...(await leftovers(m, 5000)));
+      return out;
+    },
+  };
+}
