@@ -16,6 +16,9 @@ import { withPmiPort } from '../run/rank-env.js';
 import { RankProcess, SETTLE_AFTER_EXIT_MS, type RankLaunch } from './rank-process.js';
 import { GroupReaper } from './reaper.js';
 
+/** Ranks spawned between two announcements to the reaper (see reaper.ts). */
+const REAPER_BATCH = 64;
+
 export type PmiState = 'none' | 'initialized' | 'finalized';
 
 export interface HostProxyEvents {
@@ -189,7 +192,9 @@ export class HostProxy {
       if (sock && !ep) this.attachPmi(rank, sock);
       else sock?.destroy(); // PMI_PORT mode: the rank does not use fd 3
       this.connectStdin(rank, rp);
+      if (this.ranks.size % REAPER_BATCH === 0) reaper.flush();
     }
+    reaper.flush();
   }
 
   private connectStdin(rank: number, rp: RankProcess): void {
