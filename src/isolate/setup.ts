@@ -119,7 +119,7 @@ class JobIsolation implements Isolation {
     return readUsage(ctx, this.plan.rankDirs[rank] ?? {});
   }
 
-  hostUsage(): RankUsage {
+  hostUsage(ranks?: Readonly<Record<number, RankUsage>>): RankUsage {
     const ctx: UsageContext = {
       ...this.usageCtx,
       sampledCpu: () => {
@@ -131,7 +131,7 @@ class JobIsolation implements Isolation {
     };
     const u = readUsage(ctx, this.plan.jobDirs);
     // v1 memory.oom_control (and v2 with memory_localevents) count only OOMs in that very cgroup.
-    u.oomKilled ||= this.req.ranks.some((r) => this.usage(r).oomKilled);
+    u.oomKilled ||= this.req.ranks.some((r) => (ranks?.[r] ?? this.usage(r)).oomKilled);
     return u;
   }
 

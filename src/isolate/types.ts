@@ -41,7 +41,8 @@ export interface Isolation {
   killAll(): Promise<void>;
   /** Read after the rank exited, before cleanup. */
   usage(rank: number): RankUsage;
-  hostUsage(): RankUsage;
+  /** `ranks`: this host's rank figures when the caller has just read them (saves reading them again). */
+  hostUsage(ranks?: Readonly<Record<number, RankUsage>>): RankUsage;
   /** Remove cgroups (retry while busy), private /tmp, dirs; returns what could not be removed. */
   cleanup(): Promise<{ leftovers: string[] }>;
 }
