@@ -55,6 +55,8 @@ export interface IsolationFs {
   readFile(path: string): string;
   /** Write an existing file (never create it: cgroupfs files exist or the feature is missing). */
   writeFile(path: string, data: string): void;
+  /** The same off the event loop (a cgroup.procs write can sleep for an RCU grace period); writeFile if absent. */
+  writeFileAsync?(path: string, data: string): Promise<void>;
   readdir(path: string): string[];
   isDir(path: string): boolean;
   exists(path: string): boolean;
