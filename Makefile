@@ -19,13 +19,16 @@ deps: node_modules/.package-lock.json
 system-deps:
 	bash scripts/system-deps.sh
 
-# tsc type-checks and emits dist/ (the generators use it); esbuild then bundles the launcher into a few files
-# under dist/bundle/, which bin/tsmpiexec.js loads: one file to read instead of ~70 keeps start-up short.
-dist/main.js: deps $(shell find src -name '*.ts' 2>/dev/null) tsconfig.json
+# tsc type-checks and emits dist/ (the generators use it); esbuild then bundles the launcher into one CommonJS
+# file, dist/bundle/main.cjs, and scripts/code-cache.mjs writes the V8 code cache bin/load-bundle.js loads it
+# with: one file and no compilation keep start-up short (ESM modules cannot use a code cache on Node 20).
+dist/main.js: deps $(shell find src -name '*.ts' 2>/dev/null) tsconfig.json bin/load-bundle.js scripts/code-cache.mjs
 	npx tsc -p tsconfig.json
 	rm -rf dist/bundle
-	npx esbuild src/main.ts --bundle --platform=node --format=esm --target=node20 --splitting \
-	  --outdir=dist/bundle --entry-names=[name] --chunk-names=chunks/[name]-[hash] --packages=external --log-level=warning
+	npx esbuild src/main.ts --bundle --platform=node --format=cjs --target=node20 --outfile=dist/bundle/main.cjs \
+	  --packages=external --log-level=warning --define:import.meta.url=__tsmpiexec_import_meta_url \
+	  '--banner:js=const __tsmpiexec_import_meta_url = require("node:url").pathToFileURL(__filename).href;'
+	$(NODE) scripts/code-cache.mjs
 	@touch dist/main.js
 
 build: dist/main.js

@@ -1,11 +1,20 @@
 #!/usr/bin/env node
-// Thin shim: everything lives in dist/bundle/ (built by `make build`).
-import { main } from '../dist/bundle/main.js';
+// Thin shim: everything lives in dist/bundle/main.cjs (built by `make build`), loaded by load-bundle.js.
+'use strict';
+const path = require('node:path');
+const { loadBundle } = require('./load-bundle.js');
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e) => {
-    process.stderr.write(`tsmpiexec: internal error: ${e && e.stack ? e.stack : e}\n`);
-    process.exit(70);
-  },
-);
+const fail = (e) => {
+  process.stderr.write(`tsmpiexec: internal error: ${e && e.stack ? e.stack : e}\n`);
+  process.exit(70);
+};
+
+let bundle;
+try {
+  bundle = loadBundle(path.join(__dirname, '..', 'dist', 'bundle', 'main.cjs')).exports;
+} catch (e) {
+  fail(e);
+}
+// import() inside vm-compiled code needs an experimental flag on Node 20: chalk and ora come through ours.
+bundle.setExternalImporter((specifier) => import(specifier));
+bundle.main(process.argv.slice(2)).then((code) => process.exit(code), fail);

@@ -12,6 +12,9 @@ import { colourWanted, loadPaints, paintError } from './report/style.js';
 import type { Job } from './run/job.js';
 import type { Ui } from './run/run-job.js';
 
+// bin/tsmpiexec.js hands in its own import() for chalk and ora (see util/external.ts).
+export { setExternalImporter } from './util/external.js';
+
 /** The running job, for the stdout-closed callback of the sink created before it. */
 let currentJob: Job | undefined;
 

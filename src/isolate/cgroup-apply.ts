@@ -153,10 +153,25 @@ function removeTree(deps: IsolationDeps, dir: string): string[] {
   return left;
 }
 
-/** Remove every job cgroup, retrying while busy (zombies keep v1 pids charged until reaped). */
+/** rmdir the cgroups the plan itself put below the job dirs (rank and holder leaves); a failure is left to the
+ *  tree walk of removeTree, which also finds sub-cgroups a job created. */
+function removePlannedLeaves(deps: IsolationDeps, plan: IsolationPlan): void {
+  const leaves = [...Object.values(plan.rankDirs).flatMap((d) => Object.values(d)), ...Object.values(plan.holderDirs)];
+  for (const dir of leaves) {
+    try {
+      deps.fs.rmdir(dir);
+    } catch {
+      // busy, has children, or already gone: removeTree deals with it
+    }
+  }
+}
+
+/** Remove every job cgroup, retrying while busy (zombies keep v1 pids charged until reaped). The planned leaves go
+ *  first, by name: walking a job dir means an lstat for each of its interface files and of every rank's. */
 export async function removeCgroupsRetrying(deps: IsolationDeps, plan: IsolationPlan, deadlineMs = RMDIR_DEADLINE_MS): Promise<string[]> {
   const deadline = deps.now() + deadlineMs;
   for (;;) {
+    removePlannedLeaves(deps, plan);
     const left = Object.values(plan.jobDirs).flatMap((d) => removeTree(deps, d));
     if (left.length === 0 || deps.now() >= deadline) return left;
     await deps.sleep(50);

@@ -12,6 +12,7 @@ export const realFs: IsolationFs = {
   readFile: (p) => fs.readFileSync(p, 'utf8'),
   // 'r+': never create a file; a missing cgroup interface file means the feature is missing.
   writeFile: (p, data) => fs.writeFileSync(p, data, { flag: 'r+' }),
+  writeFileAsync: (p, data) => fs.promises.writeFile(p, data, { flag: 'r+' }),
   readdir: (p) => fs.readdirSync(p),
   isDir: (p) => {
     try {

@@ -37,7 +37,8 @@ export interface Holder {
   stop(): Promise<void>;
 }
 
-/** The holder's argv (pure): join cgroups, then pdeathsig, then a private mount namespace with the tmpfs mounts. */
+/** The holder's argv (pure): join cgroups (startHolder joins them itself, see joinCgroups), then pdeathsig, then a
+ *  private mount namespace with the tmpfs mounts. */
 export function holderArgv(i: HolderInput): string[] {
   const opts = `mode=0700,uid=${i.uid},gid=${i.gid},nosuid,nodev${i.tmpfsSize !== undefined ? `,size=${i.tmpfsSize}` : ''}`;
   const keep = i.keep ?? [];
@@ -53,9 +54,30 @@ export function holderArgv(i: HolderInput): string[] {
   return wrapArgv({ sh: i.sh, rank: -1, label: 'the /tmp namespace holder', join: i.join }, inner);
 }
 
+/**
+ * Puts the holder into its cgroups from here, in the thread pool, while it sets up its namespace. The first
+ * cgroup migration after a quiet spell waits for an RCU grace period (10-20 ms on the 2-CPU test host); done by
+ * the holder's own shell before unshare, that wait came before the namespace set-up instead of beside it, on
+ * the way to every job's first rank. Joining after the spawn lets nothing escape here: before it is ready the
+ * holder forks only its short-lived mount(8)/mkdir(1) steps, afterwards nothing (it is `sleep`), and startHolder
+ * resolves only once both the namespace and the join are done.
+ */
+async function joinCgroups(deps: IsolationDeps, pid: number, files: readonly string[]): Promise<string | undefined> {
+  for (const f of files) {
+    try {
+      if (deps.fs.writeFileAsync) await deps.fs.writeFileAsync(f, String(pid));
+      else deps.fs.writeFile(f, String(pid));
+    } catch (e) {
+      return `the /tmp namespace holder cannot join cgroup ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`;
+    }
+  }
+  return undefined;
+}
+
 export async function startHolder(deps: IsolationDeps, i: HolderInput): Promise<Holder> {
-  const [cmd, ...args] = holderArgv(i);
+  const [cmd, ...args] = holderArgv({ ...i, join: [] });
   const child: ChildProcess = deps.spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const joined = child.pid !== undefined ? joinCgroups(deps, child.pid, i.join) : Promise.resolve(undefined);
   let exited = false;
   const exitedP = new Promise<void>((resolve) => {
     child.once('exit', () => {
@@ -86,6 +108,7 @@ export async function startHolder(deps: IsolationDeps, i: HolderInput): Promise<
       resolve(false);
     });
   });
+  const joinError = await joined;
   const pid = child.pid;
   const stop = async (): Promise<void> => {
     if (!exited && pid !== undefined) {
@@ -97,9 +120,10 @@ export async function startHolder(deps: IsolationDeps, i: HolderInput): Promise<
     }
     await Promise.race([exitedP, deps.sleep(2000)]);
   };
-  if (!ready || pid === undefined) {
+  if (!ready || pid === undefined || joinError !== undefined) {
     await stop();
-    throw new TsmpiError(ERROR_CODES.ISOLATION, `cannot create the private /tmp namespace: ${err.trim().split('\n').pop() ?? 'no output'}`);
+    const why = !ready || pid === undefined ? (err.trim().split('\n').pop() ?? 'no output') : joinError;
+    throw new TsmpiError(ERROR_CODES.ISOLATION, `cannot create the private /tmp namespace: ${why}`);
   }
   child.stdout?.destroy();
   child.stderr?.destroy();

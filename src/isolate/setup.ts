@@ -136,7 +136,7 @@ class JobIsolation implements Isolation {
     return readUsage(ctx, this.plan.rankDirs[rank] ?? {});
   }
 
-  hostUsage(): RankUsage {
+  hostUsage(ranks?: Readonly<Record<number, RankUsage>>): RankUsage {
     const ctx: UsageContext = {
       ...this.usageCtx,
       sampledCpu: () => {
@@ -148,7 +148,7 @@ class JobIsolation implements Isolation {
     };
     const u = readUsage(ctx, this.plan.jobDirs);
     // v1 memory.oom_control (and v2 with memory_localevents) count only OOMs in that very cgroup.
-    u.oomKilled ||= [...this.ranks].some((r) => this.usage(r).oomKilled);
+    u.oomKilled ||= [...this.ranks].some((r) => (ranks?.[r] ?? this.usage(r)).oomKilled);
     return u;
   }
 

@@ -41,7 +41,8 @@ export interface Isolation {
   killAll(): Promise<void>;
   /** Read after the rank exited, before cleanup. */
   usage(rank: number): RankUsage;
-  hostUsage(): RankUsage;
+  /** `ranks`: this host's rank figures when the caller has just read them (saves reading them again). */
+  hostUsage(ranks?: Readonly<Record<number, RankUsage>>): RankUsage;
   /** Ranks placed here after setup (MPI_Comm_spawn): their cgroups, like those made at setup. */
   addRanks(ranks: number[]): void;
   /** Remove cgroups (retry while busy), private /tmp, dirs; returns what could not be removed. */
@@ -56,6 +57,8 @@ export interface IsolationFs {
   readFile(path: string): string;
   /** Write an existing file (never create it: cgroupfs files exist or the feature is missing). */
   writeFile(path: string, data: string): void;
+  /** The same off the event loop (a cgroup.procs write can sleep for an RCU grace period); writeFile if absent. */
+  writeFileAsync?(path: string, data: string): Promise<void>;
   readdir(path: string): string[];
   isDir(path: string): boolean;
   exists(path: string): boolean;

@@ -19,6 +19,8 @@ import { GroupReaper } from './reaper.js';
 /** Connection ids of PMI_PORT endpoints: PMI_FD connections use the ranks' ids, far below. */
 const ENDPOINT_CONN_ID_BASE = 1e9;
 const ENDPOINT_CONN_ID_STRIDE = 1e7;
+/** Ranks spawned between two announcements to the reaper (see reaper.ts). */
+const REAPER_BATCH = 64;
 
 export type PmiState = 'none' | 'initialized' | 'finalized';
 
@@ -242,7 +244,9 @@ export class HostProxy {
       if (sock && !ep) this.attachPmi(rank, who, sock);
       else sock?.destroy(); // PMI_PORT mode: the rank does not use fd 3
       this.connectStdin(rank, rp);
+      if (this.ranks.size % REAPER_BATCH === 0) reaper.flush();
     }
+    reaper.flush();
   }
 
   private connectStdin(rank: number, rp: RankProcess): void {

@@ -162,7 +162,7 @@ export class IsolatedProxy {
     }
     let total: HostUsage['total'] | undefined;
     try {
-      total = iso.hostUsage();
+      total = iso.hostUsage(ranks);
     } catch {
       total = undefined;
     }

@@ -3,6 +3,10 @@
 // is gone), it SIGKILLs those groups, so no rank outlives its proxy. Ranks run in their own process groups
 // (see rank-process.ts), which is why the kernel would not do this for us. Escapees that call setsid are the
 // cgroup's job (src/isolate), not this one's.
+//
+// Groups are announced in batches (flush()): each write wakes the shell, and on a busy machine every wake-up
+// can cost the launcher its CPU (writing 256 pids one by one cost 80-110 ms of spawn time with isolation on a
+// 2-CPU host). The window in which a freshly spawned group is not yet known is one batch of spawns.
 import { spawn, type ChildProcess } from 'node:child_process';
 
 const SCRIPT = `trap '' INT TERM HUP PIPE QUIT
@@ -15,6 +19,7 @@ for p in $g; do kill -s KILL -- "-$p" 2>/dev/null; done`;
 
 export class GroupReaper {
   private readonly child: ChildProcess | undefined;
+  private pending: number[] = [];
 
   constructor() {
     try {
@@ -27,12 +32,21 @@ export class GroupReaper {
     }
   }
 
+  /** Remember a group; it reaches the shell at the next flush(). */
   add(pgid: number): void {
-    this.child?.stdin?.write(`${pgid}\n`);
+    this.pending.push(pgid);
+  }
+
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const w = this.child?.stdin;
+    if (w && !w.destroyed) w.write(`${this.pending.join('\n')}\n`);
+    this.pending = [];
   }
 
   /** Normal end: the proxy killed its groups itself; the reaper leaves without touching anything. */
   close(): void {
+    this.pending = [];
     const w = this.child?.stdin;
     if (w && !w.destroyed) w.end('exit\n');
   }

@@ -6,6 +6,7 @@
 // does not flash a spinner.
 import type { Ora } from 'ora';
 import type { Sink } from '../io/sink.js';
+import { importOra } from '../util/external.js';
 
 /** What ora needs of the stream (a tty.WriteStream). */
 export interface SpinnerStream {
@@ -82,7 +83,7 @@ export function startProgress(o: SpinnerOptions): Progress {
   let stopped = false;
   let spinner: Ora | undefined;
   const startedOf = new Map<number, number>();
-  const load = o.load ?? (async () => (await import('ora')).default as (opts: object) => Ora);
+  const load = o.load ?? (async () => (await importOra()).default as (opts: object) => Ora);
   const stop = (): void => {
     if (stopped) return;
     stopped = true;

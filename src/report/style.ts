@@ -3,6 +3,7 @@
 // chalk is imported only when some stream is coloured, so a run into a pipe or a batch log never loads it;
 // its own detection (which turns colour on for CI variables) is not used: the level is decided here.
 import type { ChalkInstance } from 'chalk';
+import { importChalk } from '../util/external.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -71,7 +72,7 @@ function coloured(c: ChalkInstance): Paint {
 /** The Paint of each stream; imports chalk only when one of them is coloured. */
 export async function loadPaints(want: { stdout: boolean; stderr: boolean }): Promise<{ stdout: Paint; stderr: Paint }> {
   if (!want.stdout && !want.stderr) return { stdout: PLAIN, stderr: PLAIN };
-  const { Chalk } = await import('chalk');
+  const { Chalk } = await importChalk();
   // Level 1 (16 colours): every colour terminal shows it; FORCE_COLOR=3 asks for nothing we draw.
   const paint = coloured(new Chalk({ level: 1 }));
   return { stdout: want.stdout ? paint : PLAIN, stderr: want.stderr ? paint : PLAIN };

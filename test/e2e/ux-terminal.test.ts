@@ -62,7 +62,7 @@ function onPty(argv: string[], env: Record<string, string> = {}): Promise<Res> {
 const multiHost = (prog: string[]): string[] => ['-launcher-exec', fakeSsh, '-hosts', 'a,b,c', '-l', '-n', '3', ...prog];
 
 beforeAll(() => {
-  if (!fs.existsSync('dist/bundle/main.js')) throw new Error('dist/bundle/main.js is missing: run `make build` first (make test does)');
+  if (!fs.existsSync('dist/bundle/main.cjs')) throw new Error('dist/bundle/main.cjs is missing: run `make build` first (make test does)');
   execFileSync('script', ['--version']); // util-linux (system-deps)
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsmpi-ux-'));
   // "ssh HOST CMD": wait a second (a slow login), then run CMD here
@@ -170,7 +170,7 @@ describe('chalk and ora are loaded only when used', () => {
 
   it('a run into pipes loads neither, even on several hosts', async () => {
     const urls = await loaded(multiHost(['true']), {});
-    expect(urls.some((u) => u.includes('/dist/bundle/main.js'))).toBe(true); // the hook saw our own modules
+    expect(urls.some((u) => u.includes('/bin/tsmpiexec.js'))).toBe(true); // the hook saw our own entry point
     expect(has(urls, 'chalk')).toBe(false);
     expect(has(urls, 'ora')).toBe(false);
   });
