@@ -91,14 +91,16 @@ function axis(max: number, h: number, fmt: (v: number) => string, step = tickSte
   return parts.join('');
 }
 
-function rankLabel(rank: number, y: number, rh: number, n: number): string {
+function rankLabel(r: RankRow, y: number, rh: number, n: number): string {
   const every = rh >= 10 ? 1 : Math.ceil(10 / rh);
-  if (rank % every !== 0 && rank !== n - 1) return '';
-  return `<text class="rl" x="${LEFT - 6}" y="${(y + rh * 0.75).toFixed(1)}" text-anchor="end">rank ${rank}</text>`;
+  if (r.rank % every !== 0 && r.rank !== n - 1) return '';
+  return `<text class="rl" x="${LEFT - 6}" y="${(y + rh * 0.75).toFixed(1)}" text-anchor="end">rank ${esc(r.name)}</text>`;
 }
 
 interface RankRow {
   rank: number;
+  /** `3`, or `1:0` for rank 0 of the job's first MPI_Comm_spawn */
+  name: string;
   host: string;
   outcome: RankOutcome;
   cls: OutcomeClass;
@@ -121,10 +123,10 @@ function timeline(rows: RankRow[], o: JobOutcome, firstCause: number | undefined
     const s = r.start ?? 0;
     const e = r.end ?? (r.start === undefined ? 0 : tMax);
     const w = Math.max(2, x(e) - x(s));
-    const title = `rank ${r.rank} on ${r.host}: ${describeOutcome(r.outcome)}${r.start !== undefined ? `; ran ${fmtMs(s)} to ${r.end !== undefined ? fmtMs(e) : '(unknown)'}` : ''}`;
+    const title = `rank ${r.name} on ${r.host}: ${describeOutcome(r.outcome)}${r.start !== undefined ? `; ran ${fmtMs(s)} to ${r.end !== undefined ? fmtMs(e) : '(unknown)'}` : ''}`;
     const cls = `bar o-${r.cls}${r.rank === firstCause ? ' first' : ''}`;
     return (
-      rankLabel(r.rank, y, rh, n) +
+      rankLabel(r, y, rh, n) +
       `<rect class="${cls}" data-rank="${r.rank}" x="${x(s).toFixed(1)}" y="${(y + gap / 2).toFixed(1)}" width="${w.toFixed(1)}" height="${Math.max(1, rh - gap)}"><title>${esc(title)}</title></rect>`
     );
   });
@@ -159,7 +161,7 @@ function barChart(id: string, label: string, rows: RankRow[], segsOf: (r: RankRo
   const body = rows.map((r, i) => {
     const y = TOP + i * rh;
     const segs = all[i];
-    let out = rankLabel(r.rank, y, rh, n);
+    let out = rankLabel(r, y, rh, n);
     if (segs === null || segs === undefined) {
       return out + `<text class="na" x="${LEFT + 4}" y="${(y + rh * 0.75).toFixed(1)}" data-rank="${r.rank}">unavailable</text>`;
     }
@@ -206,6 +208,7 @@ export function renderHtml(input: HtmlInput): string {
   for (const h of o.usage) for (const [r, u] of Object.entries(h.ranks)) usage.set(Number(r), u);
   const rows: RankRow[] = o.ranks.map((r) => ({
     rank: r.rank,
+    name: r.spawn ? `${r.spawn.group}:${r.spawn.rank}` : String(r.rank),
     host: r.host,
     outcome: r.outcome,
     cls: outcomeClass(r.outcome),
@@ -229,8 +232,8 @@ export function renderHtml(input: HtmlInput): string {
     (r) =>
       r.usage
         ? [
-            { value: r.usage.cpuUserSec, cls: 'cpu-user', title: `rank ${r.rank}: ${fmtSec(r.usage.cpuUserSec)} user` },
-            { value: r.usage.cpuSysSec, cls: 'cpu-sys', title: `rank ${r.rank}: ${fmtSec(r.usage.cpuSysSec)} system` },
+            { value: r.usage.cpuUserSec, cls: 'cpu-user', title: `rank ${r.name}: ${fmtSec(r.usage.cpuUserSec)} user` },
+            { value: r.usage.cpuSysSec, cls: 'cpu-sys', title: `rank ${r.name}: ${fmtSec(r.usage.cpuSysSec)} system` },
           ]
         : null,
     fmtSec,
@@ -240,7 +243,7 @@ export function renderHtml(input: HtmlInput): string {
     'mem',
     'peak memory per rank',
     rows,
-    (r) => (r.usage && r.usage.memPeakBytes !== null ? [{ value: r.usage.memPeakBytes, cls: 'mem', title: `rank ${r.rank}: ${formatBytes(r.usage.memPeakBytes)} peak` }] : null),
+    (r) => (r.usage && r.usage.memPeakBytes !== null ? [{ value: r.usage.memPeakBytes, cls: 'mem', title: `rank ${r.name}: ${formatBytes(r.usage.memPeakBytes)} peak` }] : null),
     (v) => formatBytes(Math.round(v)),
     1024,
     byteTickStep,
@@ -261,7 +264,7 @@ export function renderHtml(input: HtmlInput): string {
   const rankRows = rows.map((r) => {
     const u = r.usage;
     const cells = [
-      `<td>${r.rank}</td>`,
+      `<td>${esc(r.name)}</td>`,
       `<td class="l">${esc(r.host)}</td>`,
       `<td class="l"><i class="sw o-${r.cls}"></i>${esc(describeOutcome(r.outcome))}</td>`,
       `<td>${r.start !== undefined ? esc(fmtMs(r.start)) : '-'}</td>`,
