@@ -197,6 +197,20 @@ describe('tsmpiexec pmi-check', () => {
     }
   });
 
+  it.runIf(hasHydra)('its PMI-1 spawn works against Hydra\'s server too (the wire form is MPICH\'s, not only ours)', async () => {
+    const marker = `pmi-check-hydra-spawn-${process.pid}`;
+    jobs.track(marker);
+    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile('mpiexec.hydra', ['-n', '2', process.execPath, BIN, 'pmi-check', '--spawn', '2'], { timeout: 60_000, killSignal: 'SIGKILL', env: { ...process.env, ...NO_OUTER_PMI, TSMPI_TEST_RUN: marker } }, (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      });
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^pmi-check: rank 0 of 2 .*; spawned 2 processes$/m);
+    expect(r.stdout.split('\n').filter((l) => / of 2 on .*; spawned by \S+$/.test(l))).toHaveLength(2);
+  });
+
   it('documents itself and refuses to run outside a job', async () => {
     const help = await run(['pmi-check', '--help']);
     expect(help.code).toBe(0);
