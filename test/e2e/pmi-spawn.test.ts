@@ -4,11 +4,10 @@
 // --spawn`, the per-segment mcmd=spawn form of MPICH 4.0.2), over every transport. Children must come up as a
 // group of their own (own kvsname, ranks 0..n-1, PMI_SPAWNED / spawner-jobid, the parent's preput in their KVS),
 // inside the job's containment, in the exit policy and the report; a bad request gets an error reply and one line.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, FIX, NO_OUTER_PMI, trackedJobs } from '../helpers/run.js';
+import { BIN, FIX, runHydra, trackedJobs } from '../helpers/run.js';
 
 const fx = (name: string): string => path.join(FIX, name);
 
@@ -114,22 +113,10 @@ describe('PMI2_Job_Spawn from Slurm libpmi2', () => {
 describe('the same programs under MPICH\'s own launcher', () => {
   const hasHydra = ['/usr/bin/mpiexec.hydra', '/usr/local/bin/mpiexec.hydra'].some((p) => fs.existsSync(p));
 
-  /** Unset, not empty: libpmi2 takes an empty PMI_ID for a set one (and then Hydra cannot tell the rank). */
-  const withoutOuterPmi = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => {
-    const out = { ...env };
-    for (const k of Object.keys(NO_OUTER_PMI)) delete out[k];
-    return out;
-  };
-
   it.runIf(hasHydra)('pmi2spawn gives the same lines under mpiexec.hydra (the fixture does not merely agree with us)', async () => {
     const marker = `pmi2spawn-hydra-${process.pid}`;
     jobs.track(marker);
-    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile('mpiexec.hydra', ['-n', '2', fx('pmi2spawn'), '2'], { timeout: 60_000, killSignal: 'SIGKILL', env: withoutOuterPmi({ ...process.env, TSMPI_TEST_RUN: marker }) }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-      });
-    });
+    const r = await runHydra(['-n', '2', fx('pmi2spawn'), '2'], marker);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^parent 0 of 2: spawned 2 in \S+$/m);
     expect(linesWith(r.stdout, 'child ')).toHaveLength(2);

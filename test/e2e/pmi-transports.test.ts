@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { socketBaseCandidates } from '../../src/pmi/endpoint.js';
-import { BIN, FIX, NO_OUTER_PMI, trackedJobs, type RunOptions, type RunResult } from '../helpers/run.js';
+import { BIN, FIX, runHydra, trackedJobs, type RunOptions, type RunResult } from '../helpers/run.js';
 
 const fx = (name: string): string => path.join(FIX, name);
 const isRoot = process.getuid?.() === 0;
@@ -185,12 +185,7 @@ describe('tsmpiexec pmi-check', () => {
     for (const extra of [[], ['-pmi-port']]) {
       const marker = `pmi-check-hydra-${process.pid}-${extra.length}`;
       jobs.track(marker);
-      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile('mpiexec.hydra', [...extra, '-n', '3', process.execPath, BIN, 'pmi-check'], { timeout: 60_000, killSignal: 'SIGKILL', env: { ...process.env, ...NO_OUTER_PMI, TSMPI_TEST_RUN: marker } }, (err, stdout, stderr) => {
-          const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-          resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-        });
-      });
+      const r = await runHydra([...extra, '-n', '3', process.execPath, BIN, 'pmi-check'], marker);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`^pmi-check: rank 2 of 3 on \\S+ \\(pid \\d+, ${extra.length ? 'PMI_PORT tcp' : 'PMI_FD'}\\)`, 'm'));
       expect(r.stdout).toMatch(/^pmi-check: OK: 3 ranks/m);
@@ -200,12 +195,7 @@ describe('tsmpiexec pmi-check', () => {
   it.runIf(hasHydra)('its PMI-1 spawn works against Hydra\'s server too (the wire form is MPICH\'s, not only ours)', async () => {
     const marker = `pmi-check-hydra-spawn-${process.pid}`;
     jobs.track(marker);
-    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile('mpiexec.hydra', ['-n', '2', process.execPath, BIN, 'pmi-check', '--spawn', '2'], { timeout: 60_000, killSignal: 'SIGKILL', env: { ...process.env, ...NO_OUTER_PMI, TSMPI_TEST_RUN: marker } }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-      });
-    });
+    const r = await runHydra(['-n', '2', process.execPath, BIN, 'pmi-check', '--spawn', '2'], marker);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^pmi-check: rank 0 of 2 .*; spawned 2 processes$/m);
     expect(r.stdout.split('\n').filter((l) => / of 2 on .*; spawned by \S+$/.test(l))).toHaveLength(2);

@@ -1,6 +1,6 @@
 // Run bin/tsmpiexec as a user would, with a deadline, a per-run marker in the environment (to find leaked
 // processes afterwards), and helpers to check that nothing was left behind.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -156,4 +156,19 @@ export function trackedJobs(): { run(args: string[], opts?: RunOptions): Promise
       return out;
     },
   };
+}
+
+/**
+ * Runs MPICH's own launcher (`mpiexec.hydra ARGS`), with the marker in every process's environment and without
+ * an outer launcher's PMI variables (unset, not empty: libpmi2 takes an empty PMI_ID for a set one).
+ */
+export function runHydra(args: string[], marker: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, TSMPI_TEST_RUN: marker };
+  for (const k of Object.keys(NO_OUTER_PMI)) delete env[k];
+  return new Promise((resolve) => {
+    execFile('mpiexec.hydra', args, { timeout: 60_000, killSignal: 'SIGKILL', env }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
 }
