@@ -659,7 +659,9 @@ export class PmiServer {
         if (!name) return fail2('missing name');
         return this.call(
           () => this.upstream.lookup(name),
-          (port) => reply(port === undefined ? [['found', 'FALSE'], ['rc', 1]] : [['port', port], ['found', 'TRUE'], ['rc', 0]]),
+          // MPICH's PMI-2 client reads the port from `port`, Slurm's libpmi2 from `value` (Hydra sends only
+          // `port`, so libpmi2's lookup fails under Hydra): send both.
+          (port) => reply(port === undefined ? [['found', 'FALSE'], ['rc', 1]] : [['port', port], ['value', port], ['found', 'TRUE'], ['rc', 0]]),
           fail2,
         );
       }

@@ -126,6 +126,8 @@ describe('MPI_Comm_spawn across hosts (Slurm libpmi2 PMI2_Job_Spawn)', () => {
     const kids = children(r.stdout);
     expect(kids).toHaveLength(4);
     for (let i = 0; i < 4; i++) expect(kids[i]).toMatch(new RegExp(`^\\[1:${i}\\] child ${i} of 4 on h${(i % 2) + 1}: appnum 0, jobid \\S+_spawn1, parent key parent-port-of-`));
+    // the name service spans hosts and groups: child 0 on h1 found what parent 0 published
+    expect(kids[0]).toMatch(/, looked up published-by-kvs_\S+$/);
   });
 
   it('info host puts every child on that host; through a launch tree too', async () => {

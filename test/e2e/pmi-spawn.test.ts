@@ -5,6 +5,7 @@
 // group of their own (own kvsname, ranks 0..n-1, PMI_SPAWNED / spawner-jobid, the parent's preput in their KVS),
 // inside the job's containment, in the exit policy and the report; a bad request gets an error reply and one line.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, FIX, runHydra, trackedJobs } from '../helpers/run.js';
@@ -40,11 +41,15 @@ describe('PMI2_Job_Spawn from Slurm libpmi2', () => {
     // Labels [spawn:rank]; their own jobid; the parent's kvsname in the preput the parent put.
     const children = linesWith(r.stdout, '[1:');
     expect(children).toHaveLength(3);
+    const parentJob = /parent key parent-port-of-(\S+?)(,|$)/.exec(children[0] ?? '')?.[1] ?? '';
+    expect(parentJob).toMatch(/^kvs_/);
+    expect(parentJob).not.toBe(childJob);
     for (let i = 0; i < 3; i++) {
-      expect(children[i]).toMatch(new RegExp(`^\\[1:${i}\\] child ${i} of 3 on \\S+: appnum 0, jobid ${childJob}, parent key parent-port-of-\\S+$`));
+      // child 0 also found, through the job-wide name service, what the parent published before spawning
+      const tail = i === 0 ? `, looked up published-by-${parentJob}` : '';
+      expect(children[i]).toBe(`[1:${i}] child ${i} of 3 on ${os.hostname()}: appnum 0, jobid ${childJob}, parent key parent-port-of-${parentJob}${tail}`);
     }
-    expect(childJob).not.toBe('');
-    expect(children[0]).not.toContain(`parent-port-of-${childJob}`);
+    expect(childJob).toBe(`${parentJob}_spawn1`);
   });
 
   it('as an unprivileged user: the pod proxy starts the children inside the job\'s pod', async (ctx) => {
@@ -116,7 +121,8 @@ describe('the same programs under MPICH\'s own launcher', () => {
   it.runIf(hasHydra)('pmi2spawn gives the same lines under mpiexec.hydra (the fixture does not merely agree with us)', async () => {
     const marker = `pmi2spawn-hydra-${process.pid}`;
     jobs.track(marker);
-    const r = await runHydra(['-n', '2', fx('pmi2spawn'), '2'], marker);
+    // without the name-service step: libpmi2 reads a lookup's answer from `value`, Hydra sends only `port`
+    const r = await runHydra(['-n', '2', fx('pmi2spawn'), '2'], marker, { PMI2SPAWN_NO_NAMES: '1' });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^parent 0 of 2: spawned 2 in \S+$/m);
     expect(linesWith(r.stdout, 'child ')).toHaveLength(2);

@@ -162,8 +162,8 @@ export function trackedJobs(): { run(args: string[], opts?: RunOptions): Promise
  * Runs MPICH's own launcher (`mpiexec.hydra ARGS`), with the marker in every process's environment and without
  * an outer launcher's PMI variables (unset, not empty: libpmi2 takes an empty PMI_ID for a set one).
  */
-export function runHydra(args: string[], marker: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, TSMPI_TEST_RUN: marker };
+export function runHydra(args: string[], marker: string, extraEnv: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv, TSMPI_TEST_RUN: marker };
   for (const k of Object.keys(NO_OUTER_PMI)) delete env[k];
   return new Promise((resolve) => {
     execFile('mpiexec.hydra', args, { timeout: 60_000, killSignal: 'SIGKILL', env }, (err, stdout, stderr) => {

@@ -155,7 +155,7 @@ describe('PMI-2', () => {
     expect(await ask('name-publish', [['name', 's'], ['port', 'q']])).toBe(
       formatV2('name-publish-response', [['rc', '1'], ['errmsg', 'service s is already published']]),
     );
-    expect(await ask('name-lookup', [['name', 's']])).toBe(formatV2('name-lookup-response', [['port', 'p;1'], ['found', 'TRUE'], ['rc', '0']]));
+    expect(await ask('name-lookup', [['name', 's']])).toBe(formatV2('name-lookup-response', [['port', 'p;1'], ['value', 'p;1'], ['found', 'TRUE'], ['rc', '0']]));
     expect(await ask('name-unpublish', [['name', 's']])).toBe(formatV2('name-unpublish-response', [['rc', '0']]));
     expect(await ask('name-lookup', [['name', 's']])).toBe(formatV2('name-lookup-response', [['found', 'FALSE'], ['rc', '1']]));
   });
