@@ -227,11 +227,11 @@ describe.skipIf(!isRoot)('as root (this block needs root: real cgroups and mount
         { encoding: 'utf8', timeout: 5000 },
       ).trim();
     } catch (e) {
-      ctx.skip(`private cgroup2 mount failed: ${String(e)}`);
+      ctx.skip(`skipped because a private cgroup2 mount failed: ${String(e)}`);
     }
     const have = controllers.split(/\s+/);
     if (!have.includes('memory') || !have.includes('pids')) {
-      ctx.skip(`private cgroup2 mount works but offers only "${controllers}": memory/pids stay bound to cgroup v1 here`);
+      ctx.skip(`skipped because a private cgroup2 mount offers only "${controllers}": memory/pids stay bound to cgroup v1 here`);
     }
     const real = defaultDeps();
     const mi = real.readMountinfo().split('\n').filter((l) => !l.includes(' - cgroup cgroup ')).join('\n');
