@@ -185,8 +185,12 @@ export class HostProxy {
       } catch (e) {
         return `cannot open a PMI endpoint for the spawned ranks: ${e instanceof Error ? e.message : String(e)}`;
       }
+      if (this.closed) {
+        // close() ran while this one was opening: it is ours to remove
+        void ep.close();
+        return 'the job is ending';
+      }
       this.spawnEndpoints.push(ep);
-      if (this.closed) return 'the job is ending';
     }
     if (this.killRequested) return 'the job is ending';
     this.spawnAll(launches, ep);
