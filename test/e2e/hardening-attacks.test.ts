@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BIN, killLive, runTsmpiexec, type RunOptions, type RunResult } from '../helpers/run.js';
-import { allJobCgroups, leftoverProcesses, residueAfter } from '../fixtures/hardening/leaks.js';
+import { allJobCgroups, JobLeaks } from '../fixtures/hardening/leaks.js';
 import { PROTOCOL_VERSION } from '../../src/control/messages.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -17,14 +17,12 @@ const FAKE = path.resolve('test/fixtures/hardening/fake-proxy.cjs');
 const MITM = path.resolve('test/fixtures/hardening/mitm-proxy.cjs');
 const NODE = process.execPath;
 const STACK = /\n\s+at /;
-let markers: string[] = [];
-let pids: number[] = [];
+const jobs = new JobLeaks();
 let work: string;
 
 async function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const r = await runTsmpiexec(args, { timeoutMs: 45_000, ...opts });
-  markers.push(r.marker);
-  if (r.pid !== undefined) pids.push(r.pid);
+  jobs.note(r);
   return r;
 }
 
@@ -51,12 +49,9 @@ afterAll(() => {
 
 afterEach(async () => {
   killLive();
-  const ms = markers;
-  const ps = pids;
-  markers = [];
-  pids = [];
-  expect(await leftoverProcesses(ms), 'processes left behind').toEqual([]);
-  expect(await residueAfter(ps), 'cgroups, mounts or temp dirs left behind').toEqual([]);
+  const left = await jobs.sweep();
+  expect(left.processes, 'processes left behind').toEqual([]);
+  expect(left.residue, 'cgroups, mounts or temp dirs left behind').toEqual([]);
 });
 
 describe.runIf(isRoot)('another user (nobody) against a job owned by root', () => {
@@ -171,7 +166,7 @@ describe('a forged or garbled control channel, fed to `tsmpiexec proxy` by hand'
   ];
   it.each(cases)('%s: exits 1 with one line', async (_t, input, why) => {
     const marker = randomUUID();
-    markers.push(marker);
+    jobs.markers.push(marker);
     const r = await feedProxy(input, marker);
     expect(r.code).toBe(1);
     oneLine(r.stderr);
@@ -183,7 +178,7 @@ describe('a forged or garbled control channel, fed to `tsmpiexec proxy` by hand'
 
   it('the channel closed at once (the controller is gone): exits 1, nothing left', async () => {
     const marker = randomUUID();
-    markers.push(marker);
+    jobs.markers.push(marker);
     const r = await new Promise<number | null>((resolve) => {
       const child = spawn(NODE, [BIN, 'proxy'], { stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, TSMPI_TEST_RUN: marker } });
       const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
@@ -203,7 +198,7 @@ describe('a forged or garbled control channel, fed to `tsmpiexec proxy` by hand'
     ['an assign without its fields', [jsonFrame({ t: 'assign' })]],
   ] as Array<[string, Buffer[]]>)('a well-framed message of the wrong shape (%s): exits 1 with one line', async (_t, input) => {
     const marker = randomUUID();
-    markers.push(marker);
+    jobs.markers.push(marker);
     const r = await feedProxy(input, marker);
     expect(r.code).toBe(1);
     expect(r.stderr).not.toMatch(STACK);

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BIN, FIX, killLive, runTsmpiexec, type RunOptions, type RunResult } from '../helpers/run.js';
-import { leftoverProcesses, residueAfter } from '../fixtures/hardening/leaks.js';
+import { JobLeaks } from '../fixtures/hardening/leaks.js';
 
 const isRoot = process.getuid?.() === 0;
 const EVIL = path.resolve('test/fixtures/hardening/pmi-evil.cjs');
@@ -16,14 +16,12 @@ const NODE = process.execPath;
 /** No PMI variables from whatever runs the tests (a test below sets its own). */
 const NO_OUTER_PMI = { PMI_FD: '', PMI_PORT: '', PMI_ID: '', PMI_RANK: '', PMI_SIZE: '' };
 const STACK = /\n\s+at /;
-let markers: string[] = [];
-let pids: number[] = [];
+const jobs = new JobLeaks();
 let work: string;
 
 async function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const r = await runTsmpiexec(args, { timeoutMs: 45_000, ...opts, env: { ...NO_OUTER_PMI, ...opts.env } });
-  markers.push(r.marker);
-  if (r.pid !== undefined) pids.push(r.pid);
+  jobs.note(r);
   return r;
 }
 
@@ -44,12 +42,9 @@ beforeAll(() => {
 
 afterEach(async () => {
   killLive();
-  const ms = markers;
-  const ps = pids;
-  markers = [];
-  pids = [];
-  expect(await leftoverProcesses(ms), 'processes of the job left behind').toEqual([]);
-  expect(await residueAfter(ps), 'cgroups, mounts or temp dirs of the job left behind').toEqual([]);
+  const left = await jobs.sweep();
+  expect(left.processes, 'processes of the job left behind').toEqual([]);
+  expect(left.residue, 'cgroups, mounts or temp dirs of the job left behind').toEqual([]);
 });
 
 describe('faults from outside', () => {

@@ -10,12 +10,11 @@ import { OPTIONS } from '../../src/cli/options.js';
 import { MAX_JOB_RANKS } from '../../src/placement/place.js';
 import { killLive, runTsmpiexec, type RunOptions, type RunResult } from '../helpers/run.js';
 import { badValueCases } from '../fixtures/hardening/option-cases.js';
-import { leftoverProcesses, residueAfter } from '../fixtures/hardening/leaks.js';
+import { JobLeaks } from '../fixtures/hardening/leaks.js';
 
 /** Statuses a refused command line may have (README "Exit status"): 2 usage, 125 the program or a host could not be started. */
 const REFUSED = [2, 125];
-let markers: string[] = [];
-let pids: number[] = [];
+const jobs = new JobLeaks();
 let work: string;
 /** A program that must never run: status 2 means nothing was launched, and 125 names this path. */
 let never: string;
@@ -23,8 +22,7 @@ let never: string;
 async function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
   // NO_COLOR: the checks below look for control characters in what reaches the terminal
   const r = await runTsmpiexec(args, { timeoutMs: 30_000, ...opts, env: { NO_COLOR: '1', ...opts.env } });
-  markers.push(r.marker);
-  if (r.pid !== undefined) pids.push(r.pid);
+  jobs.note(r);
   return r;
 }
 
@@ -59,12 +57,9 @@ afterAll(() => {
 
 afterEach(async () => {
   killLive();
-  const ms = markers;
-  const ps = pids;
-  markers = [];
-  pids = [];
-  expect(await leftoverProcesses(ms), 'processes left behind').toEqual([]);
-  expect(await residueAfter(ps), 'cgroups, mounts or temp dirs left behind').toEqual([]);
+  const left = await jobs.sweep();
+  expect(left.processes, 'processes left behind').toEqual([]);
+  expect(left.residue, 'cgroups, mounts or temp dirs left behind').toEqual([]);
 });
 
 /** Runs `fn` over `items`, `width` at a time (the whole table takes a few seconds instead of a minute). */

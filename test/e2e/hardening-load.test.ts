@@ -8,18 +8,16 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BIN, killLive, runTsmpiexec, type RunOptions, type RunResult } from '../helpers/run.js';
-import { leftoverProcesses, residueAfter } from '../fixtures/hardening/leaks.js';
+import { JobLeaks } from '../fixtures/hardening/leaks.js';
 
 const NO_OUTER_PMI = { PMI_FD: '', PMI_PORT: '', PMI_ID: '', PMI_RANK: '', PMI_SIZE: '' };
-let markers: string[] = [];
-let pids: number[] = [];
+const jobs = new JobLeaks();
 let work: string;
 let exchange: string;
 
 async function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const r = await runTsmpiexec(args, { timeoutMs: 60_000, ...opts, env: { ...NO_OUTER_PMI, ...opts.env } });
-  markers.push(r.marker);
-  if (r.pid !== undefined) pids.push(r.pid);
+  jobs.note(r);
   return r;
 }
 
@@ -49,12 +47,9 @@ afterAll(() => {
 
 afterEach(async () => {
   killLive();
-  const ms = markers;
-  const ps = pids;
-  markers = [];
-  pids = [];
-  expect(await leftoverProcesses(ms, 10_000), 'processes of the job left behind').toEqual([]);
-  expect(await residueAfter(ps, 10_000), 'cgroups, mounts or temp dirs of the job left behind').toEqual([]);
+  const left = await jobs.sweep(10_000, 10_000);
+  expect(left.processes, 'processes of the job left behind').toEqual([]);
+  expect(left.residue, 'cgroups, mounts or temp dirs of the job left behind').toEqual([]);
 });
 
 describe('many ranks on one host', () => {
@@ -97,11 +92,11 @@ describe('200 consecutive short jobs', () => {
     for (let i = 0; i < runs; i++) {
       const k = kinds[i % kinds.length] as (typeof kinds)[number];
       const r = await runTsmpiexec(k.args, { timeoutMs: 60_000, env: { ...NO_OUTER_PMI, XDG_RUNTIME_DIR: xdg, TSMPI_HARDENING_SOAK: soak } });
-      if (r.pid !== undefined) pids.push(r.pid);
+      if (r.pid !== undefined) jobs.pids.push(r.pid);
       expect(r.code, `run ${i} (${k.args.join(' ')}): ${r.stderr}`).toBe(k.code);
       k.check?.(r);
     }
-    expect(pids).toHaveLength(runs);
+    expect(jobs.pids).toHaveLength(runs);
     // processes: none of the 200 jobs' (the afterEach also checks cgroups, mounts, temp dirs, /dev/shm of all 200)
     const soakers = (): string[] =>
       fs.readdirSync('/proc').filter((d) => {

@@ -9,19 +9,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BIN, FIX, killLive, processesWithMarker, runTsmpiexec, type RunOptions, type RunResult } from '../helpers/run.js';
 import { bedUp, type Bed } from '../helpers/testbed.js';
-import { leftoverProcesses, residueAfter } from '../fixtures/hardening/leaks.js';
+import { JobLeaks } from '../fixtures/hardening/leaks.js';
 
 const EVIL = path.resolve('test/fixtures/hardening/pmi-evil.cjs');
 const NODE = process.execPath;
 const STACK = /\n\s+at /;
 let bed: Bed;
-let markers: string[] = [];
-let pids: number[] = [];
+const jobs = new JobLeaks();
 
 async function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const r = await runTsmpiexec(['-launcher-exec', bed.ssh, ...args], { wrap: bed.onLogin, timeoutMs: 60_000, ...opts });
-  markers.push(r.marker);
-  if (r.pid !== undefined) pids.push(r.pid);
+  jobs.note(r);
   return r;
 }
 
@@ -45,12 +43,9 @@ afterAll(() => {
 
 afterEach(async () => {
   killLive();
-  const ms = markers;
-  const ps = pids;
-  markers = [];
-  pids = [];
-  expect(await leftoverProcesses(ms, 10_000), 'processes of the job left behind on some host').toEqual([]);
-  expect(await residueAfter(ps, 5000), 'cgroups, mounts or temp dirs of the job left behind').toEqual([]);
+  const left = await jobs.sweep(10_000, 5000);
+  expect(left.processes, 'processes of the job left behind on some host').toEqual([]);
+  expect(left.residue, 'cgroups, mounts or temp dirs of the job left behind').toEqual([]);
 });
 
 describe('secrets across hosts', () => {
