@@ -133,6 +133,12 @@ function environmentSection(): string[] {
     out.push(...tagged(`\\fB${roffWords(def.env ?? '')}\\fR`, `The default for ${displaySpellings(def).join(', ')} when it is not given; a malformed value is an error naming the variable.${extra}`));
   }
   out.push(
+    ...tagged(
+      '\\fBTSMPIEXEC_NATIVE\\fR',
+      'Set to 0 to not use the optional native helper (dist/native/tsmpiexec-helper, built by make build when a C compiler is present): isolation then joins cgroups and the private /tmp through sh, nsenter, setpriv, unshare and mount, as it does where the helper was not built. The jobs are the same, their start is slower.',
+    ),
+  );
+  out.push(
     '.PP',
     roffText(
       'Ranks receive the PMI variables their MPI library reads: PMI_FD, PMI_RANK and PMI_SIZE with --pmi-transport fd; PMI_PORT and PMI_ID with --pmi-transport tcp.',

@@ -4,6 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { findNativeHelper } from './native.js';
 import type { IsolationDeps, IsolationFs } from './types.js';
 
 export const realFs: IsolationFs = {
@@ -66,6 +67,7 @@ export function defaultDeps(): IsolationDeps {
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     now: () => Date.now(),
     which: (name) => which(name, process.env.PATH),
+    nativeHelper: () => findNativeHelper(process.env),
     procRoot: '/proc',
     sysBlockRoot: '/sys/block',
     tmpBase: os.tmpdir(),

@@ -25,6 +25,8 @@ export interface HolderInput {
   keep?: string[];
   /** Back /tmp with this directory (a batch scratch dir) instead of a tmpfs. */
   tmpSource?: string;
+  /** The native helper: the same holder in one exec (`tsmpiexec-helper holder`) instead of six. */
+  helper?: string;
 }
 
 export interface Holder {
@@ -40,8 +42,24 @@ export interface Holder {
 /** The holder's argv (pure): join cgroups (startHolder joins them itself, see joinCgroups), then pdeathsig, then a
  *  private mount namespace with the tmpfs mounts. */
 export function holderArgv(i: HolderInput): string[] {
-  const opts = `mode=0700,uid=${i.uid},gid=${i.gid},nosuid,nodev${i.tmpfsSize !== undefined ? `,size=${i.tmpfsSize}` : ''}`;
+  const data = `mode=0700,uid=${i.uid},gid=${i.gid}${i.tmpfsSize !== undefined ? `,size=${i.tmpfsSize}` : ''}`;
   const keep = i.keep ?? [];
+  if (i.helper !== undefined) {
+    const native = [
+      i.helper,
+      'holder',
+      '--data',
+      data,
+      '--tmp-name',
+      `tsmpiexec-${i.jobId}-tmp`,
+      '--shm-name',
+      `tsmpiexec-${i.jobId}-shm`,
+      ...(i.tmpSource !== undefined ? ['--tmp-source', i.tmpSource] : []),
+      ...keep.flatMap((k) => ['--keep', k]),
+    ];
+    return wrapArgv({ sh: i.sh, rank: -1, label: 'the /tmp namespace holder', join: i.join, helper: i.helper }, native);
+  }
+  const opts = `${data},nosuid,nodev`;
   const script = [
     ...keepOpenLines(keep),
     i.tmpSource !== undefined ? `mount --bind ${shQuote(i.tmpSource)} /tmp` : `mount -t tmpfs -o ${opts} ${shQuote(`tsmpiexec-${i.jobId}-tmp`)} /tmp`,

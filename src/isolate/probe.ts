@@ -122,6 +122,8 @@ export function probeCapabilities(deps: IsolationDeps, lazyMountProbe = false): 
     const p = deps.which(t);
     if (p !== undefined) tools[t] = p;
   }
+  const helper = deps.nativeHelper();
+  if (helper !== undefined) tools.helper = helper;
   const inPod = deps.env.TSMPIEXEC_POD;
   const mountNs = root && inPod === undefined ? probeMountNs(deps, tools, lazyMountProbe) : { ok: false, reason: root ? 'already in a pod' : 'needs root' };
   const pod: Capabilities['pod'] =

@@ -109,7 +109,8 @@ class JobIsolation implements Isolation {
       }
       mountNs = { nsenter: this.caps.tools.nsenter!, nsPath: this.holder.nsPath };
     }
-    return wrapArgv({ sh: this.caps.tools.sh, rank, join: this.plan.join[rank] ?? [], ...(mountNs ? { mountNs } : {}) }, argv);
+    const helper = this.caps.tools.helper;
+    return wrapArgv({ sh: this.caps.tools.sh, rank, join: this.plan.join[rank] ?? [], ...(mountNs ? { mountNs } : {}), ...(helper !== undefined ? { helper } : {}) }, argv);
   }
 
   env(rank: number): Record<string, string> {
@@ -244,6 +245,7 @@ export async function setupIsolation(req: IsolationRequest, depsIn?: Partial<Iso
       try {
         holder = await startHolder(deps, {
           sh: caps.tools.sh,
+          ...(caps.tools.helper !== undefined ? { helper: caps.tools.helper } : {}),
           setpriv: caps.tools.setpriv!,
           unshare: caps.tools.unshare!,
           jobId: req.jobId,

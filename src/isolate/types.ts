@@ -95,6 +95,8 @@ export interface IsolationDeps {
   now(): number;
   /** Absolute path of a tool on PATH, or undefined. */
   which(name: string): string | undefined;
+  /** The optional native helper (native/helper.c, built by `make build`), or undefined: see isolate/native.ts. */
+  nativeHelper(): string | undefined;
   procRoot: string;
   sysBlockRoot: string;
   tmpBase: string;
@@ -139,7 +141,7 @@ export interface Capabilities {
   pod: { ok: true; tool: PodTool } | { ok: false; reason: string };
   /** Value of TSMPIEXEC_POD when this process already runs inside a pod. */
   inPod: string | undefined;
-  tools: { sh: string; unshare?: string; nsenter?: string; setpriv?: string; bwrap?: string };
+  tools: { sh: string; unshare?: string; nsenter?: string; setpriv?: string; bwrap?: string; helper?: string };
 }
 
 /** How a rank's counters are read: from which cgroup files, if any. */

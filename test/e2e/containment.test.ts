@@ -1,7 +1,7 @@
 // End to end containment through bin/tsmpiexec as root on this host (hybrid cgroups: v1 controllers plus the
 // cgroup2 core): escaped daemons die with the job, limits hold and are reported, usage matches reality, each
 // job has its own /tmp, and no cgroup, mount or directory of a job outlives it.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,8 +13,11 @@ let lastMarker: string | undefined;
 /** Controller pids of this test's jobs: their cgroups are named after them (kvs_<pid>_...). */
 let jobPids: number[] = [];
 
+/** Extra environment of the current describe block (TSMPIEXEC_NATIVE=0 runs the shell recipes). */
+let modeEnv: Record<string, string> = {};
+
 async function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  const r = await runTsmpiexec(args, { timeoutMs: 30_000, ...opts });
+  const r = await runTsmpiexec(args, { timeoutMs: 30_000, ...opts, env: { ...modeEnv, ...opts.env } });
   lastMarker = r.marker;
   if (r.pid !== undefined) jobPids.push(r.pid);
   return r;
@@ -37,6 +40,7 @@ afterEach(async () => {
   expect(jobCgroups(), 'cgroups left behind').toEqual([]);
   expect(jobMounts().filter((m) => jobPids.some((pid) => m.includes(`kvs_${pid}_`))), 'mounts left behind').toEqual([]);
   jobPids = [];
+  modeEnv = {};
 });
 
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
@@ -61,7 +65,44 @@ describe.runIf(isRoot)('containment as user nobody (no cgroups: a pod of user, m
   });
 });
 
-describe.runIf(isRoot)('containment as root (hybrid cgroups here)', () => {
+const HELPER = path.resolve('dist/native/tsmpiexec-helper');
+
+// Every case twice: with the native helper (isolate/native.ts; CI builds it) and with the shell recipes it
+// replaces (TSMPIEXEC_NATIVE=0), which is what a machine without a C compiler runs.
+const MODES: Array<{ mode: string; env: Record<string, string> }> = [
+  { mode: 'native helper', env: {} },
+  { mode: 'shell recipes', env: { TSMPIEXEC_NATIVE: '0' } },
+];
+describe.runIf(isRoot).each(MODES)('containment as root (hybrid cgroups here), $mode', ({ mode, env }) => {
+  beforeEach(() => {
+    modeEnv = env;
+  });
+
+  it('starts the /tmp namespace holder and the ranks through the recipe of this mode', async () => {
+    // Rank 0 lists every process in its mount namespace (the job's private /tmp): the holder is one of them.
+    const script = [
+      'cat /proc/self/cgroup | grep -c tsmpiexec-',
+      'if [ $PMI_RANK = 0 ]; then me=$(readlink /proc/self/ns/mnt)',
+      'for p in /proc/[0-9]*; do [ "$(readlink $p/ns/mnt 2>/dev/null)" = "$me" ] && echo "ns: $(tr "\\0" " " < $p/cmdline)"; done; fi',
+      'exit 0',
+    ].join('\n');
+    const r = await run(['-n', '2', 'sh', '-c', script]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    // every rank joined its cgroups before exec (4 hierarchies on this hybrid host: unified, memory, pids, cpu)
+    const counts = lines.filter((l) => /^\d+$/.test(l)).map(Number);
+    expect(counts).toHaveLength(2);
+    expect(Math.min(...counts)).toBeGreaterThanOrEqual(2);
+    const inNs = lines.filter((l) => l.startsWith('ns: ')).map((l) => l.slice(4));
+    if (mode === 'native helper') {
+      expect(fs.existsSync(HELPER), `${HELPER} is built (make build)`).toBe(true);
+      expect(inNs.filter((c) => c.startsWith(`${HELPER} holder `)), inNs.join('\n')).toHaveLength(1);
+    } else {
+      expect(inNs.filter((c) => c.startsWith('sleep infinity')), inNs.join('\n')).toHaveLength(1);
+      expect(inNs.some((c) => c.includes(HELPER)), inNs.join('\n')).toBe(false);
+    }
+  });
+
   it('kills a setsid double-forked daemon with the job and returns promptly', async () => {
     // not under /tmp: the ranks' /tmp is private
     fs.mkdirSync('build', { recursive: true });

@@ -13,9 +13,12 @@ const NOBODY = 65534;
 let modRoot = '';
 const live = new Set<ChildProcess>();
 
-/** Compile src/isolate (and its one import from src/util) to plain ESM that nobody can read and run. */
+/**
+ * Compile src/isolate (and its imports from src/util) to plain ESM that nobody can read and run. The copy has
+ * no tsmpiexec package.json above it, so it finds no native helper and runs the shell recipes.
+ */
 function transpile(into: string): void {
-  const files = ['src/util/errors.ts', ...fs.readdirSync('src/isolate').filter((f) => f.endsWith('.ts')).map((f) => `src/isolate/${f}`)];
+  const files = ['src/util/errors.ts', 'src/util/package-root.ts', ...fs.readdirSync('src/isolate').filter((f) => f.endsWith('.ts')).map((f) => `src/isolate/${f}`)];
   for (const f of files) {
     const out = ts.transpileModule(fs.readFileSync(f, 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },

@@ -36,6 +36,7 @@ describe('failure summary', () => {
         { rank: 4, host: 'h2', outcome: { kind: 'exited', code: 3 } },
         { rank: 7, host: 'h3', outcome: { kind: 'signaled', signal: 'SIGKILL' } },
       ],
+      usage: [],
     });
     expect(lines).toEqual(['ranks 2-4 on h2: exited with code 3', 'rank 7 on h3: killed by SIGKILL (signal 9)']);
   });
