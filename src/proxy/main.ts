@@ -51,7 +51,9 @@ export async function proxyMain(): Promise<number> {
   /** the proxies this one launches in a tree (--tree-width) */
   let subtree: Subtree | undefined;
 
-  const send = (m: FromProxy): boolean => out.write(encodeJson(m));
+  /** Set once the channel carried bad data: from then on we only kill and leave, and report nothing more. */
+  let silenced = false;
+  const send = (m: FromProxy): boolean => (silenced ? false : out.write(encodeJson(m)));
   const log = (message: string): void => {
     process.stderr.write(`tsmpiexec proxy on ${os.hostname()}: ${message}\n`);
   };
@@ -67,6 +69,17 @@ export async function proxyMain(): Promise<number> {
       .then(() => out.finish())
       .then(() => process.exit(code));
     setTimeout(() => process.exit(code), 3000).unref();
+  }
+
+  /**
+   * Bad data on the channel: the controller can no longer be trusted to hear us right, nor we it. One line on
+   * stderr, then kill the ranks and exit without another event: the controller sees the channel end (125,
+   * naming this host), not the exits of ranks we killed ourselves (137) or that a torn-down start left (126).
+   */
+  function badData(why: string): void {
+    log(`bad control channel data (${why}); killing my ranks`);
+    silenced = true;
+    shutdown(1);
   }
 
   const request = (req: UpstreamRequest): Promise<UpstreamReply> =>
@@ -207,15 +220,13 @@ export async function proxyMain(): Promise<number> {
       // A well-framed message of the wrong shape is as bad as a broken frame: one line, kill our ranks, exit 1.
       const m = f.value as ToProxy | null;
       if (!wellFormed(m)) {
-        log('bad control channel data (a malformed message); killing my ranks');
-        shutdown(1);
+        badData('a malformed message');
         return;
       }
       try {
         handle(m);
       } catch (e) {
-        log(`bad control channel data (${(e as Error).message}); killing my ranks`);
-        shutdown(1);
+        badData((e as Error).message);
       }
     } else if (f.kind === 'stdin') {
       if (proxy && !ready) {
@@ -239,8 +250,7 @@ export async function proxyMain(): Promise<number> {
     try {
       frames = decoder.push(chunk);
     } catch (e) {
-      log(`bad control channel data (${(e as Error).message}); killing my ranks`);
-      shutdown(1);
+      badData((e as Error).message);
       return;
     }
     for (const f of frames) onFrame(f);
