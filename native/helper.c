@@ -27,6 +27,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define HELPER_PROTOCOL "1"
@@ -41,7 +42,7 @@ static void die(int code, const char *fmt, ...) {
   vfprintf(stderr, fmt, ap);
   va_end(ap);
   fprintf(stderr, ": %s\n", strerror(saved));
-  exit(code);
+  _exit(code); /* not exit(): this may be a vfork child (batch), which must not run the parent's exit path */
 }
 
 static int write_all(int fd, const char *s, size_t n) {
@@ -193,9 +194,198 @@ static int cmd_holder(int argc, char **argv) {
   for (;;) pause();
 }
 
+/* ---- batch: start many ranks with one fork of the launcher ------------------------------------------------ */
+
+#define BATCH_MAX 256
+
+struct rank_spec {
+  char **argv;
+  char **envp;
+  const char *cwd;
+};
+
+static char *read_all(int fd, size_t *len) {
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap);
+  if (buf == NULL) return NULL;
+  for (;;) {
+    if (n == cap) {
+      char *more = realloc(buf, cap *= 2);
+      if (more == NULL) {
+        free(buf);
+        return NULL;
+      }
+      buf = more;
+    }
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      free(buf);
+      return NULL;
+    }
+    if (r == 0) break;
+    n += (size_t)r;
+  }
+  *len = n;
+  return buf;
+}
+
+/* The next NUL-terminated token of the request, or NULL at its end. */
+static char *token(char *buf, size_t len, size_t *pos) {
+  if (*pos >= len) return NULL;
+  char *t = buf + *pos;
+  char *end = memchr(t, '\0', len - *pos);
+  if (end == NULL) return NULL;
+  *pos = (size_t)(end - buf) + 1;
+  return t;
+}
+
+static long count(char *buf, size_t len, size_t *pos, long max) {
+  char *t = token(buf, len, pos);
+  if (t == NULL || *t == '\0') return -1;
+  char *end;
+  long v = strtol(t, &end, 10);
+  return *end != '\0' || v < 0 || v > max ? -1 : v;
+}
+
+static char **strings(char *buf, size_t len, size_t *pos, long n) {
+  char **v = calloc((size_t)n + 1, sizeof *v);
+  if (v == NULL) return NULL;
+  for (long i = 0; i < n; i++) {
+    if ((v[i] = token(buf, len, pos)) == NULL) return NULL;
+  }
+  return v;
+}
+
+static const int IGNORED[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+
+static void out_line(const char *line) {
+  if (write_all(STDOUT_FILENO, line, strlen(line)) < 0) {
+    /* the proxy is gone: keep reaping, the ranks are being killed */
+  }
+}
+
+/*
+ * In the vfork child: default signal dispositions, then the mask the parent blocked for us (a signal already
+ * sent arrives now, with its default effect), own session, fds, cwd, environment, then the program, or the
+ * isolation wrapper's `SELF exec` steps without another exec. Only system calls and the helper's own code:
+ * nothing here writes memory the parent reads afterwards (environ: the parent never uses it again).
+ */
+static __attribute__((noreturn)) void start_rank(const struct rank_spec *r, int first_fd, const char *self) {
+  for (size_t k = 0; k < sizeof IGNORED / sizeof IGNORED[0]; k++) signal(IGNORED[k], SIG_DFL);
+  setsid();
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  int devnull = open("/dev/null", O_RDONLY);
+  if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(first_fd, 1) < 0 || dup2(first_fd + 1, 2) < 0 || dup2(first_fd + 2, 3) < 0) _exit(126);
+  /* Every other descriptor (other ranks' sockets, the request pipe) is the launcher's business, not the rank's. */
+  if (close_range(4, ~0U, 0) < 0) {
+    for (int fd = 4; fd <= devnull || fd < 3 + 3 * BATCH_MAX; fd++) close(fd);
+  }
+  if (chdir(r->cwd) < 0) die(126, "tsmpiexec: cannot change to the working directory %s", r->cwd);
+  environ = r->envp;
+  int argc = 0;
+  while (r->argv[argc] != NULL) argc++;
+  if (argc >= 2 && strcmp(r->argv[0], self) == 0 && strcmp(r->argv[1], "exec") == 0) _exit(cmd_exec(argc - 2, r->argv + 2));
+  execvp(r->argv[0], r->argv);
+  die(errno == ENOENT ? 127 : 126, "tsmpiexec: cannot run %s", r->argv[0]);
+}
+
+/* Its own frame, so the vfork child (which never returns) shares no live local of the caller's. */
+static __attribute__((noinline)) pid_t spawn_rank(const struct rank_spec *r, int first_fd, const char *self) {
+  pid_t pid = vfork();
+  if (pid == 0) start_rank(r, first_fd, self);
+  return pid;
+}
+
+/*
+ * tsmpiexec-helper batch SELF: reads K rank specs from stdin ("K\0", then per rank "ARGC\0" ARGV... "ENVC\0"
+ * ENV... "CWD\0"), finds rank i's stdout, stderr and PMI socket at fds 3+3i, 4+3i, 5+3i (the launcher made
+ * them), starts every rank in its own session with those at 1, 2, 3 and /dev/null at 0, prints "p I PID" for
+ * each once it has exec'd, then "x I STATUS" (the raw wait status) as each ends, and exits when all have. SELF is this helper's
+ * path: a rank whose argv is `SELF exec ...` (the isolation wrapper) runs that step in the forked child itself.
+ */
+static int cmd_batch(int argc, char **argv) {
+  if (argc != 1) {
+    fprintf(stderr, "tsmpiexec-helper: batch: usage: batch SELF\n");
+    return 2;
+  }
+  const char *self = argv[0];
+  pid_t parent = getppid();
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) return 1;
+  for (size_t k = 0; k < sizeof IGNORED / sizeof IGNORED[0]; k++) signal(IGNORED[k], SIG_IGN);
+  size_t len = 0, pos = 0;
+  char *buf = read_all(STDIN_FILENO, &len);
+  if (buf == NULL) die(1, "tsmpiexec-helper: batch: cannot read the request");
+  long k = count(buf, len, &pos, BATCH_MAX);
+  if (k < 0) {
+    fprintf(stderr, "tsmpiexec-helper: batch: malformed request\n");
+    return 2;
+  }
+  struct rank_spec *spec = calloc((size_t)k + 1, sizeof *spec);
+  pid_t *pids = calloc((size_t)k + 1, sizeof *pids);
+  if (spec == NULL || pids == NULL) die(1, "tsmpiexec-helper: batch");
+  for (long i = 0; i < k; i++) {
+    long na = count(buf, len, &pos, 1L << 20);
+    if (na < 1 || (spec[i].argv = strings(buf, len, &pos, na)) == NULL) goto malformed;
+    long ne = count(buf, len, &pos, 1L << 20);
+    if (ne < 0 || (spec[i].envp = strings(buf, len, &pos, ne)) == NULL) goto malformed;
+    if ((spec[i].cwd = token(buf, len, &pos)) == NULL) goto malformed;
+  }
+  char line[64];
+  long running = 0;
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  for (long i = 0; i < k; i++) {
+    int first = 3 + 3 * (int)i;
+    /* vfork: we go on only once the rank has exec'd (or failed), so when the proxy reads "p I PID" the rank is
+       its own session leader and `kill -PID` reaches it, as after Node's spawn(). Signals stay blocked until the
+       child has reset their dispositions. */
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    pid_t pid = spawn_rank(&spec[i], first, self);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (pid < 0) {
+      snprintf(line, sizeof line, "f %ld %d\n", i, errno);
+      out_line(line);
+    } else {
+      pids[i] = pid;
+      running++;
+      snprintf(line, sizeof line, "p %ld %ld\n", i, (long)pid);
+      out_line(line);
+    }
+    close(first);
+    close(first + 1);
+    close(first + 2);
+  }
+  while (running > 0) {
+    int status;
+    pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (long i = 0; i < k; i++) {
+      if (pids[i] == pid) {
+        snprintf(line, sizeof line, "x %ld %d\n", i, status);
+        out_line(line);
+        running--;
+        break;
+      }
+    }
+  }
+  return 0;
+malformed:
+  fprintf(stderr, "tsmpiexec-helper: batch: malformed request\n");
+  return 2;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "exec") == 0) return cmd_exec(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "holder") == 0) return cmd_holder(argc - 2, argv + 2);
+  if (argc >= 2 && strcmp(argv[1], "batch") == 0) return cmd_batch(argc - 2, argv + 2);
   if (argc == 2 && strcmp(argv[1], "version") == 0) {
     puts("tsmpiexec-helper " HELPER_PROTOCOL);
     return 0;

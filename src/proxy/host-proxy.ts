@@ -13,7 +13,9 @@ import type { RankOutcome } from '../model/types.js';
 import { PmiServer, type PmiGroupInfo, type PmiRankInfo, type PmiUpstream } from '../pmi/server.js';
 import { PmiEndpoint } from '../pmi/endpoint.js';
 import { withPmiPort } from '../run/rank-env.js';
-import { RankProcess, SETTLE_AFTER_EXIT_MS, type RankLaunch } from './rank-process.js';
+import { findNativeHelper } from '../isolate/native.js';
+import { startBatch, BATCH_SIZE } from './rank-batch.js';
+import { RankProcess, SETTLE_AFTER_EXIT_MS, type RankHandle, type RankLaunch, type RankProcessEvents } from './rank-process.js';
 import { GroupReaper } from './reaper.js';
 
 /** Connection ids of PMI_PORT endpoints: PMI_FD connections use the ranks' ids, far below. */
@@ -55,11 +57,16 @@ export interface HostProxyOptions {
   pmiRankSocketBase?: string;
   /** 'tcp'/'unix': how long a new connection may take to say which rank it is (default 5 s). */
   pmiHandshakeTimeoutMs?: number;
+  /**
+   * The native helper that starts PMI_FD ranks without stdin in batches (rank-batch.ts): by default the one
+   * `make build` made (isolate/native.ts, off with TSMPIEXEC_NATIVE=0); false starts every rank with Node.
+   */
+  batchHelper?: string | false;
 }
 
 export class HostProxy {
   readonly host: string;
-  private readonly ranks = new Map<number, RankProcess>();
+  private readonly ranks = new Map<number, RankHandle>();
   private readonly pmi: PmiServer;
   private readonly o: HostProxyOptions;
   private paused = false;
@@ -210,50 +217,96 @@ export class HostProxy {
   }
 
   private spawnAll(launches: RankLaunch[], ep: PmiEndpoint | undefined): void {
-    const ev = this.o.events;
     this.spawned = true;
     const reaper = this.reaper as GroupReaper;
+    const helper = this.o.batchHelper === false ? undefined : (this.o.batchHelper ?? findNativeHelper(process.env));
+    let batch: RankLaunch[] = [];
+    const flushBatch = (): void => {
+      if (batch.length > 0) this.spawnBatch(helper as string, batch);
+      batch = [];
+    };
     for (const launch of launches) {
-      const rank = launch.rank;
-      const who = this.identityOf(launch);
-      const l = ep ? { ...launch, env: withPmiPort(launch.env, ep.port, rank) } : launch;
-      const report = (rp: RankProcess): void => {
-        this.pmi.detach(rank);
-        const state = this.pmi.state(who.rank, who.kvsname);
-        ev.settled(rank, rp.outcome ?? { kind: 'exited', code: 0 }, state === 'none' && this.pmiBroken.has(rank) ? 'initialized' : state);
-      };
-      const rp: RankProcess = new RankProcess(l, {
-        stdout: (d) => this.relay(rank, 'stdout', d),
-        stderr: (d) => this.relay(rank, 'stderr', d),
-        streamEnd: (s) => ev.outputEnd(rank, s),
-        exited: (o) => ev.exited(rank, o),
-        settled: () => {
-          // PMI_PORT: the rank's last words (finalize, abort) may still be in its own socket; wait for that
-          // socket to close as PMI_FD mode waits for fd 3, and no longer.
-          const closed = ep?.closedConnectionOf(who.rank, who.kvsname);
-          if (!closed) return report(rp);
-          let t: NodeJS.Timeout | undefined;
-          void Promise.race([closed, new Promise<void>((r) => (t = setTimeout(r, SETTLE_AFTER_EXIT_MS)))]).then(() => {
-            clearTimeout(t);
-            report(rp);
-          });
-        },
-      });
-      this.ranks.set(rank, rp);
-      const sock = rp.start();
-      if (rp.pid !== undefined) {
-        reaper.add(rp.pid);
-        ev.started(rank, rp.pid);
+      // PMI_FD ranks without stdin go in batches through the native helper; the others one by one
+      if (helper !== undefined && !ep && !launch.stdin) {
+        batch.push(launch);
+        if (batch.length === BATCH_SIZE) flushBatch();
+        continue;
       }
-      if (sock && !ep) this.attachPmi(rank, who, sock);
-      else sock?.destroy(); // PMI_PORT mode: the rank does not use fd 3
-      this.connectStdin(rank, rp);
+      flushBatch();
+      this.spawnOne(launch, ep);
       if (this.ranks.size % REAPER_BATCH === 0) reaper.flush();
     }
+    flushBatch();
     reaper.flush();
   }
 
-  private connectStdin(rank: number, rp: RankProcess): void {
+  /** The events of one rank's process, for RankProcess and BatchRank alike. */
+  private rankEvents(launch: RankLaunch, ep: PmiEndpoint | undefined, handle: () => RankHandle | undefined): RankProcessEvents {
+    const ev = this.o.events;
+    const rank = launch.rank;
+    const who = this.identityOf(launch);
+    const report = (): void => {
+      this.pmi.detach(rank);
+      const state = this.pmi.state(who.rank, who.kvsname);
+      ev.settled(rank, handle()?.outcome ?? { kind: 'exited', code: 0 }, state === 'none' && this.pmiBroken.has(rank) ? 'initialized' : state);
+    };
+    return {
+      stdout: (d) => this.relay(rank, 'stdout', d),
+      stderr: (d) => this.relay(rank, 'stderr', d),
+      streamEnd: (s) => ev.outputEnd(rank, s),
+      exited: (o) => ev.exited(rank, o),
+      settled: () => {
+        // PMI_PORT: the rank's last words (finalize, abort) may still be in its own socket; wait for that
+        // socket to close as PMI_FD mode waits for fd 3, and no longer.
+        const closed = ep?.closedConnectionOf(who.rank, who.kvsname);
+        if (!closed) return report();
+        let t: NodeJS.Timeout | undefined;
+        void Promise.race([closed, new Promise<void>((r) => (t = setTimeout(r, SETTLE_AFTER_EXIT_MS)))]).then(() => {
+          clearTimeout(t);
+          report();
+        });
+      },
+    };
+  }
+
+  private spawnOne(launch: RankLaunch, ep: PmiEndpoint | undefined): void {
+    const rank = launch.rank;
+    const l = ep ? { ...launch, env: withPmiPort(launch.env, ep.port, rank) } : launch;
+    const rp: RankProcess = new RankProcess(l, this.rankEvents(launch, ep, () => rp));
+    this.ranks.set(rank, rp);
+    const sock = rp.start();
+    if (rp.pid !== undefined) {
+      (this.reaper as GroupReaper).add(rp.pid);
+      this.o.events.started(rank, rp.pid);
+    }
+    if (sock && !ep) this.attachPmi(rank, this.identityOf(launch), sock);
+    else sock?.destroy(); // PMI_PORT mode: the rank does not use fd 3
+    this.connectStdin(rank, rp);
+  }
+
+  private spawnBatch(helper: string, launches: RankLaunch[]): void {
+    const reaper = this.reaper as GroupReaper;
+    const handles: RankHandle[] = [];
+    const events = launches.map((l, i) => this.rankEvents(l, undefined, () => handles[i]));
+    const started = startBatch(
+      helper,
+      launches,
+      events,
+      (i, pid) => {
+        reaper.add(pid);
+        this.o.events.started((launches[i] as RankLaunch).rank, pid);
+      },
+      () => reaper.flush(),
+    );
+    started.forEach(({ rank: h, pmi }, i) => {
+      const launch = launches[i] as RankLaunch;
+      handles.push(h);
+      this.ranks.set(launch.rank, h);
+      if (pmi) this.attachPmi(launch.rank, this.identityOf(launch), pmi);
+    });
+  }
+
+  private connectStdin(rank: number, rp: RankHandle): void {
     const standIn = this.stdinStandIns.get(rank);
     if (!standIn) return;
     const target = rp.stdin;

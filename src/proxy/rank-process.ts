@@ -32,10 +32,24 @@ export interface RankProcessEvents {
   settled(): void;
 }
 
+/** What a proxy sees of a started rank: a RankProcess here, or a BatchRank (rank-batch.ts). */
+export interface RankHandle {
+  readonly rank: number;
+  readonly pid: number | undefined;
+  readonly outcome: RankOutcome | undefined;
+  readonly stdin: Writable | undefined;
+  /** Not ended yet (it may still be starting). */
+  readonly running: boolean;
+  pauseOutput(): void;
+  resumeOutput(): void;
+  signal(sig: NodeJS.Signals): boolean;
+  destroyStreams(): void;
+}
+
 /** How long after exit we wait for the PMI socket and pipes to close before settling anyway. */
 export const SETTLE_AFTER_EXIT_MS = 500;
 
-export class RankProcess {
+export class RankProcess implements RankHandle {
   readonly rank: number;
   pid: number | undefined;
   outcome: RankOutcome | undefined;

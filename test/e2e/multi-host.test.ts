@@ -8,6 +8,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FIX, killLive, leftovers, runTsmpiexec, type RunOptions, type RunResult } from '../helpers/run.js';
+
+/** A rank that prints its proxy's pid ("ppid N") and sleeps: its parent is the proxy, or the native helper that
+ *  started it in a batch (proxy/rank-batch.ts), whose parent is the proxy. */
+const PRINT_PROXY_PID =
+  'p=$PPID; case "$(cat /proc/$p/comm)" in tsmpiexec-helpe*) p=$(ps -o ppid= -p $p | tr -d " ");; esac; echo "ppid $p"; sleep 60';
 import { bedUp, type Bed } from '../helpers/testbed.js';
 
 let bed: Bed;
@@ -200,7 +205,7 @@ describe('launch failures are bounded and name the host', () => {
 describe('faults mid-job', () => {
   it('a proxy killed with SIGKILL ends the job within seconds, naming the host', async () => {
     let killed = false;
-    const r = await run(['-hosts', 'h1,h2', '-l', '-n', '4', 'sh', '-c', 'echo "ppid $PPID"; sleep 60'], {
+    const r = await run(['-hosts', 'h1,h2', '-l', '-n', '4', 'sh', '-c', PRINT_PROXY_PID], {
       onStdout: (chunk) => {
         const m = /\[1\] ppid (\d+)/.exec(chunk.toString());
         if (m && !killed) {
@@ -267,7 +272,7 @@ describe('launch tree (--tree-width)', () => {
 
   it('an intermediate proxy killed mid-job takes its subtree down and ends the job, naming the hosts', async () => {
     let killed = false;
-    const r = await run(['--tree-width', '2', '-hosts', 'h1,h2,h3,h4', '-l', '-n', '4', 'sh', '-c', 'echo "ppid $PPID"; sleep 60'], {
+    const r = await run(['--tree-width', '2', '-hosts', 'h1,h2,h3,h4', '-l', '-n', '4', 'sh', '-c', PRINT_PROXY_PID], {
       onStdout: (chunk) => {
         const m = /\[0\] ppid (\d+)/.exec(chunk.toString());
         if (m && !killed) {

@@ -1,0 +1,233 @@
+// Up to BATCH_SIZE ranks started with ONE fork of the proxy, through the optional native helper
+// (`tsmpiexec-helper batch`, native/helper.c; see isolate/native.ts). Node's spawn() forks the whole proxy
+// for every rank and waits for its exec, about 1-2 ms of the proxy's only thread per rank; here Node makes the
+// same sockets (stdout, stderr and the PMI socketpair of every rank) and forks once, and the small helper
+// forks each rank and reports its pid and, later, its wait status. To the proxy each rank looks like a
+// RankProcess (rank-process.ts): the same streams, PMI_FD=3, own session, and the isolation wrapper's argv,
+// which the helper runs in the forked child itself instead of exec'ing it.
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
+import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
+import type { RankOutcome } from '../model/types.js';
+import { SETTLE_AFTER_EXIT_MS, type RankHandle, type RankLaunch, type RankProcessEvents } from './rank-process.js';
+
+/** Ranks per helper: 3 sockets each stay well under a 1024-descriptor limit in the helper. */
+export const BATCH_SIZE = 64;
+
+/** The helper's request: "K\0", then per rank "ARGC\0" ARGV... "ENVC\0" ENV... "CWD\0" (native/helper.c). */
+export function encodeBatch(launches: readonly RankLaunch[]): Buffer {
+  const parts: string[] = [String(launches.length)];
+  for (const l of launches) {
+    const env = Object.entries(l.env).map(([k, v]) => `${k}=${v}`);
+    parts.push(String(1 + l.args.length), l.file, ...l.args, String(env.length), ...env, l.cwd);
+  }
+  for (const p of parts) {
+    if (p.includes('\0')) throw new Error(`a NUL byte in a rank's argument, environment or directory: ${JSON.stringify(p.slice(0, 40))}`);
+  }
+  return Buffer.from(`${parts.join('\0')}\0`);
+}
+
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(osConstants.signals).map(([name, num]) => [num, name as NodeJS.Signals]));
+
+/** A raw wait status (waitpid) as an outcome. */
+export function outcomeOfStatus(status: number): RankOutcome {
+  const sig = status & 0x7f;
+  if (sig === 0) return { kind: 'exited', code: (status >> 8) & 0xff };
+  return { kind: 'signaled', signal: SIGNAL_NAMES.get(sig) ?? (`SIG${sig}` as NodeJS.Signals) };
+}
+
+/** One rank of a batch: what HostProxy sees of it. */
+export class BatchRank implements RankHandle {
+  pid: number | undefined;
+  outcome: RankOutcome | undefined;
+  private settledFlag = false;
+  private pending: NodeJS.Signals[] = [];
+  private open = 0;
+  private settleTimer: NodeJS.Timeout | undefined;
+  stdout: Socket | undefined;
+  stderr: Socket | undefined;
+  pmi: Socket | undefined;
+
+  constructor(
+    readonly rank: number,
+    private readonly ev: RankProcessEvents,
+    private readonly onPid: (pid: number) => void,
+  ) {}
+
+  /** Called by RankBatch with the rank's three sockets (the proxy's ends). */
+  attach(stdout: Socket, stderr: Socket, pmi: Socket): void {
+    this.stdout = stdout;
+    this.stderr = stderr;
+    this.pmi = pmi;
+    stdout.on('data', (d: Buffer) => this.ev.stdout(d));
+    stderr.on('data', (d: Buffer) => this.ev.stderr(d));
+    stdout.once('end', () => this.ev.streamEnd('stdout'));
+    stderr.once('end', () => this.ev.streamEnd('stderr'));
+    for (const s of [stdout, stderr, pmi]) {
+      this.open++;
+      s.on('error', () => {
+        /* 'close' follows */
+      });
+      s.once('close', () => {
+        this.open--;
+        if (this.open === 0 && this.outcome !== undefined) this.settle();
+      });
+    }
+  }
+
+  started(pid: number): void {
+    this.pid = pid;
+    this.onPid(pid);
+    for (const s of this.pending.splice(0)) this.signal(s);
+  }
+
+  finish(o: RankOutcome): void {
+    if (this.outcome) return;
+    this.outcome = o;
+    this.ev.exited(o);
+    if (this.open === 0) this.settle();
+    else this.settleTimer = setTimeout(() => this.settle(), SETTLE_AFTER_EXIT_MS);
+  }
+
+  private settle(): void {
+    if (this.settledFlag) return;
+    this.settledFlag = true;
+    clearTimeout(this.settleTimer);
+    this.ev.settled();
+  }
+
+  get stdin(): Writable | undefined {
+    return undefined; // ranks with stdin are started one by one (RankProcess)
+  }
+
+  pauseOutput(): void {
+    this.stdout?.pause();
+    this.stderr?.pause();
+  }
+
+  resumeOutput(): void {
+    this.stdout?.resume();
+    this.stderr?.resume();
+  }
+
+  signal(sig: NodeJS.Signals): boolean {
+    if (this.outcome !== undefined && this.pid === undefined) return false;
+    if (this.pid === undefined) {
+      this.pending.push(sig); // the helper has not said the pid yet: delivered when it does
+      return true;
+    }
+    try {
+      process.kill(-this.pid, sig);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  get running(): boolean {
+    return this.outcome === undefined;
+  }
+
+  destroyStreams(): void {
+    this.stdout?.destroy();
+    this.stderr?.destroy();
+    this.pmi?.destroy();
+  }
+}
+
+/**
+ * Starts `launches` (at most BATCH_SIZE, none with stdin) through `helper batch`. Returns one BatchRank per
+ * launch, in order, with its PMI socket (the proxy's end of PMI_FD), or no socket if the start failed at once.
+ * `pids` is called once the helper has reported every pid it will (to flush the reaper in one write).
+ */
+export function startBatch(
+  helper: string,
+  launches: readonly RankLaunch[],
+  events: readonly RankProcessEvents[],
+  onPid: (index: number, pid: number) => void,
+  pids: () => void,
+): Array<{ rank: BatchRank; pmi: Socket | undefined }> {
+  const ranks = launches.map((l, i) => new BatchRank(l.rank, events[i]!, (pid) => onPid(i, pid)));
+  const fail = (reason: string): Array<{ rank: BatchRank; pmi: Socket | undefined }> => {
+    for (const r of ranks) r.finish({ kind: 'not-started', reason });
+    return ranks.map((rank) => ({ rank, pmi: undefined }));
+  };
+  let request: Buffer;
+  try {
+    request = encodeBatch(launches);
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  const stdio: StdioOptions = ['pipe', 'pipe', 'pipe', ...Array.from({ length: 3 * launches.length }, () => 'pipe' as const)];
+  let child: ChildProcess;
+  try {
+    child = spawn(helper, ['batch', helper], { stdio, env: {} });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    return fail(err.code ? `${err.code}: ${err.message}` : err.message);
+  }
+  let spawnError: string | undefined;
+  child.on('error', (e: NodeJS.ErrnoException) => {
+    spawnError = e.code ? `${e.code}: ${e.message}` : e.message;
+    if (child.pid === undefined) fail(spawnError);
+  });
+  if (child.pid === undefined || !child.stdout || !child.stdin || !child.stderr) {
+    // out of descriptors (EMFILE) or no helper: the 'error' event reports it
+    return ranks.map((rank) => ({ rank, pmi: undefined }));
+  }
+  const out = ranks.map((rank, i) => {
+    const s = (k: number): Socket => child.stdio[3 + 3 * i + k] as Socket;
+    rank.attach(s(0), s(1), s(2));
+    return { rank, pmi: s(2) };
+  });
+  let helperErr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    if (helperErr.length < 4096) helperErr += d.toString();
+  });
+  let buf = '';
+  let reported = 0;
+  child.stdout.on('data', (d: Buffer) => {
+    buf += d.toString('latin1');
+    let nl: number;
+    let sawPid = false;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const [kind, index, value] = buf.slice(0, nl).split(' ');
+      buf = buf.slice(nl + 1);
+      const r = ranks[Number(index)];
+      if (r === undefined) continue;
+      if (kind === 'p') {
+        r.started(Number(value));
+        sawPid = true;
+        reported++;
+      } else if (kind === 'x') {
+        r.finish(outcomeOfStatus(Number(value)));
+      } else if (kind === 'f') {
+        reported++;
+        r.finish({ kind: 'not-started', reason: `fork failed (errno ${value ?? '?'})` });
+      }
+    }
+    if (sawPid && reported === ranks.length) pids();
+  });
+  let exit: string | undefined;
+  child.once('exit', (code, signal) => (exit = signal ? `killed by ${signal}` : `exit ${String(code)}`));
+  // Not 'close': that waits for the ranks' sockets too. The event pipe is the helper's alone, so its end means
+  // the helper is gone and every line it wrote has been read.
+  child.stdout.once('close', () => {
+    // The helper reaps every rank before it exits: one that ends without reporting a rank lost track of it.
+    const why = helperErr.trim().split('\n').pop() || exit || 'it ended';
+    for (const r of ranks) {
+      if (r.outcome !== undefined) continue;
+      if (r.pid === undefined) r.finish({ kind: 'not-started', reason: `the native helper failed: ${spawnError ?? why}` });
+      else {
+        r.signal('SIGKILL');
+        r.finish({ kind: 'signaled', signal: 'SIGKILL' });
+      }
+    }
+  });
+  child.stdin.on('error', () => {
+    /* the helper is gone: 'close' reports it */
+  });
+  child.stdin.end(request);
+  return out;
+}
