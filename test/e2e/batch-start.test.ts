@@ -21,10 +21,11 @@ async function run(args: string[], env: Record<string, string>): Promise<RunResu
   return r;
 }
 
-describe.runIf(built).each([
+const MODES: Array<{ mode: string; env: Record<string, string>; parent: string }> = [
   { mode: 'batches (native helper)', env: {}, parent: 'tsmpiexec-helpe' },
   { mode: 'one by one (TSMPIEXEC_NATIVE=0)', env: { TSMPIEXEC_NATIVE: '0' }, parent: 'launcher' },
-])('starting 150 ranks in $mode', ({ env, parent }) => {
+];
+describe.runIf(built).each(MODES)('starting 150 ranks in $mode', ({ env, parent }) => {
   it('runs every rank once with its own output', async () => {
     const r = await run(['-l', '-n', '150', 'sh', '-c', 'echo "parent $(cat /proc/$PPID/comm)"'], env);
     expect(r.code, r.stderr).toBe(0);
