@@ -32,12 +32,13 @@ dist/main.js: deps $(shell find src -name '*.ts' 2>/dev/null) tsconfig.json bin/
 	@touch dist/main.js
 
 # The optional native helper (native/helper.c, see src/isolate/native.ts): isolation in one exec instead of
-# three to six. Without a C compiler the build goes on without it, and isolation uses sh/nsenter as before.
+# three to six, and ranks started in batches. Static where the C library allows (no dynamic loader: ~0.1 ms less
+# per exec). Without a C compiler the build goes on without it, and isolation uses sh/nsenter as before.
 CC ?= cc
 dist/native/tsmpiexec-helper: native/helper.c
 	@mkdir -p dist/native
 	@if command -v $(CC) >/dev/null 2>&1; then \
-	  $(CC) -O2 -Wall -Wextra -o $@.tmp native/helper.c && mv $@.tmp $@ \
+	  { $(CC) -O2 -Wall -Wextra -static -o $@.tmp native/helper.c 2>/dev/null || $(CC) -O2 -Wall -Wextra -o $@.tmp native/helper.c; } && mv $@.tmp $@ \
 	    || { rm -f $@.tmp; echo "tsmpiexec: the optional native helper did not compile: isolation will use sh and nsenter"; }; \
 	else echo "tsmpiexec: no C compiler ($(CC)): building without the optional native helper (isolation uses sh and nsenter)"; fi
 

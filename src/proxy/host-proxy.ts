@@ -298,6 +298,11 @@ export class HostProxy {
       },
       () => reaper.flush(),
     );
+    if (started === undefined) {
+      // the helper could not be started here: Node starts them, as without it
+      for (const l of launches) this.spawnOne(l, undefined);
+      return;
+    }
     started.forEach(({ rank: h, pmi }, i) => {
       const launch = launches[i] as RankLaunch;
       handles.push(h);

@@ -138,8 +138,9 @@ export class BatchRank implements RankHandle {
 
 /**
  * Starts `launches` (at most BATCH_SIZE, none with stdin) through `helper batch`. Returns one BatchRank per
- * launch, in order, with its PMI socket (the proxy's end of PMI_FD), or no socket if the start failed at once.
- * `pids` is called once the helper has reported every pid it will (to flush the reaper in one write).
+ * launch, in order, with its PMI socket (the proxy's end of PMI_FD), or no socket if the start failed at once;
+ * or undefined, having started nothing and reported nothing, when the helper itself cannot be started (then
+ * the caller starts the ranks one by one). `pids` is called once the helper has reported every pid it will.
  */
 export function startBatch(
   helper: string,
@@ -147,7 +148,7 @@ export function startBatch(
   events: readonly RankProcessEvents[],
   onPid: (index: number, pid: number) => void,
   pids: () => void,
-): Array<{ rank: BatchRank; pmi: Socket | undefined }> {
+): Array<{ rank: BatchRank; pmi: Socket | undefined }> | undefined {
   const ranks = launches.map((l, i) => new BatchRank(l.rank, events[i]!, (pid) => onPid(i, pid)));
   const fail = (reason: string): Array<{ rank: BatchRank; pmi: Socket | undefined }> => {
     for (const r of ranks) r.finish({ kind: 'not-started', reason });
@@ -163,18 +164,20 @@ export function startBatch(
   let child: ChildProcess;
   try {
     child = spawn(helper, ['batch', helper], { stdio, env: {} });
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    return fail(err.code ? `${err.code}: ${err.message}` : err.message);
+  } catch {
+    return undefined;
   }
   let spawnError: string | undefined;
   child.on('error', (e: NodeJS.ErrnoException) => {
     spawnError = e.code ? `${e.code}: ${e.message}` : e.message;
-    if (child.pid === undefined) fail(spawnError);
   });
   if (child.pid === undefined || !child.stdout || !child.stdin || !child.stderr) {
-    // out of descriptors (EMFILE) or no helper: the 'error' event reports it
-    return ranks.map((rank) => ({ rank, pmi: undefined }));
+    // the helper did not start (gone, not executable, out of descriptors): Node's 'error' event follows,
+    // which the listener above takes; the caller starts these ranks one by one and reports their own errors
+    // (with EMFILE Node gives up before making the sockets: stdio is then not even an array)
+    const made = (child.stdio as ChildProcess['stdio'] | undefined) ?? [];
+    for (const s of made) (s as Socket | null)?.destroy();
+    return undefined;
   }
   const out = ranks.map((rank, i) => {
     const s = (k: number): Socket => child.stdio[3 + 3 * i + k] as Socket;

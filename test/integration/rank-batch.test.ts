@@ -63,8 +63,13 @@ function run(launches: RankLaunch[]): { seen: Seen[]; ranks: Array<{ rank: Batch
     },
     () => resolvePids(),
   );
+  if (ranks === undefined) throw new Error(`${HELPER} could not be started`);
   return { seen, ranks, done, pidsReported };
 }
+
+const fail = (): never => {
+  throw new Error('no event was expected');
+};
 
 describe('the batch request and wait statuses', () => {
   it('encodes argv, environment and directory as NUL-separated fields with counts', () => {
@@ -146,6 +151,11 @@ describe.runIf(built)('ranks started by the native helper', () => {
     ranks[0]!.rank.signal('SIGTERM');
     await done;
     expect(seen[0]!.outcome).toEqual({ kind: 'signaled', signal: 'SIGTERM' });
+  });
+
+  it('is not used, and nothing is reported, when the helper cannot be started', () => {
+    const events = [0].map(() => ({ stdout: fail, stderr: fail, streamEnd: fail, exited: fail, settled: fail }));
+    expect(startBatch('/nonexistent/helper', [launch(0, ['true'])], events, fail, fail)).toBeUndefined();
   });
 
   it('kills the ranks and reports them when the helper itself is killed', async () => {

@@ -140,3 +140,46 @@ describe('HostProxy over PMI_PORT', () => {
     expect(seen.exited.get(0)).toEqual({ kind: 'signaled', signal: 'SIGTERM' });
   });
 });
+
+describe('PMI_FD ranks and the native helper', () => {
+  const PMI_CHECK = [process.execPath, path.resolve('bin/tsmpiexec.js'), 'pmi-check'];
+
+  it.each([
+    ['a helper that cannot be started (then Node starts them)', { batchHelper: '/nonexistent/tsmpiexec-helper' }],
+    ['no helper at all', { batchHelper: false as const }],
+    ['the helper make build made, when there is one', {}],
+  ])('%s: every rank runs and completes PMI', async (_name, o) => {
+    const launches = [launch(0, PMI_CHECK, true), launch(1, PMI_CHECK), launch(2, PMI_CHECK)].map((l) => ({
+      ...l,
+      env: { ...l.env, PMI_SIZE: '3' },
+    }));
+    const { proxy, seen } = makeProxy(launches, o);
+    proxy.start();
+    await seen.done;
+    for (const r of [0, 1, 2]) {
+      expect(seen.exited.get(r), seen.out.get(r)).toEqual({ kind: 'exited', code: 0 });
+      expect(seen.settled.get(r)).toBe('finalized');
+    }
+  });
+});
+
+import { runsHere } from '../../src/isolate/native.js';
+
+describe('a native helper built for another machine', () => {
+  const elf = (machine: number, bigEndian = false): Buffer => {
+    const b = Buffer.alloc(20);
+    b.writeUInt32BE(0x7f454c46, 0);
+    b[5] = bigEndian ? 2 : 1;
+    if (bigEndian) b.writeUInt16BE(machine, 18);
+    else b.writeUInt16LE(machine, 18);
+    return b;
+  };
+  it('is used only when its ELF machine is this one', () => {
+    expect(runsHere(elf(62), 'x64')).toBe(true);
+    expect(runsHere(elf(183), 'x64')).toBe(false);
+    expect(runsHere(elf(183), 'arm64')).toBe(true);
+    expect(runsHere(elf(22, true), 's390x')).toBe(true);
+    expect(runsHere(Buffer.from('#!/bin/sh\necho hi\n....'), 'x64')).toBe(false);
+    expect(runsHere(Buffer.alloc(4), 'x64')).toBe(false);
+  });
+});
