@@ -71,6 +71,10 @@ static int join_cgroup(const char *procs) {
   return rc;
 }
 
+/* Batch mode: where a vfork child leaves the errno of a failed exec for its parent (they share memory). */
+static volatile int child_exec_errno;
+static int in_batch_child;
+
 static int cmd_exec(int argc, char **argv) {
   const char *join[MAX_LIST];
   int njoin = 0;
@@ -119,6 +123,11 @@ static int cmd_exec(int argc, char **argv) {
     }
   }
   execvp(argv[i], &argv[i]);
+  if (in_batch_child) {
+    /* the proxy reports it as a rank that could not be started, as when Node's spawn() fails */
+    child_exec_errno = errno != 0 ? errno : ENOEXEC;
+    _exit(127);
+  }
   die(errno == ENOENT ? 127 : 126, "tsmpiexec: %s: cannot run %s", label, argv[i]);
 }
 
@@ -272,6 +281,7 @@ static void out_line(const char *line) {
  * nothing here writes memory the parent reads afterwards (environ: the parent never uses it again).
  */
 static __attribute__((noreturn)) void start_rank(const struct rank_spec *r, int first_fd, const char *self) {
+  in_batch_child = 1;
   for (size_t k = 0; k < sizeof IGNORED / sizeof IGNORED[0]; k++) signal(IGNORED[k], SIG_DFL);
   setsid();
   sigset_t none;
@@ -289,7 +299,8 @@ static __attribute__((noreturn)) void start_rank(const struct rank_spec *r, int 
   while (r->argv[argc] != NULL) argc++;
   if (argc >= 2 && strcmp(r->argv[0], self) == 0 && strcmp(r->argv[1], "exec") == 0) _exit(cmd_exec(argc - 2, r->argv + 2));
   execvp(r->argv[0], r->argv);
-  die(errno == ENOENT ? 127 : 126, "tsmpiexec: cannot run %s", r->argv[0]);
+  child_exec_errno = errno != 0 ? errno : ENOEXEC;
+  _exit(127);
 }
 
 /* Its own frame, so the vfork child (which never returns) shares no live local of the caller's. */
@@ -303,8 +314,8 @@ static __attribute__((noinline)) pid_t spawn_rank(const struct rank_spec *r, int
  * tsmpiexec-helper batch SELF: reads K rank specs from stdin ("K\0", then per rank "ARGC\0" ARGV... "ENVC\0"
  * ENV... "CWD\0"), finds rank i's stdout, stderr and PMI socket at fds 3+3i, 4+3i, 5+3i (the launcher made
  * them), starts every rank in its own session with those at 1, 2, 3 and /dev/null at 0, prints "p I PID" for
- * each once it has exec'd, then "x I STATUS" (the raw wait status) as each ends, and exits when all have. SELF is this helper's
- * path: a rank whose argv is `SELF exec ...` (the isolation wrapper) runs that step in the forked child itself.
+ * each once it has exec'd, or "f I ERRNO" if it could not be started, then "x I STATUS" (the raw wait status)
+ * as each ends, and exits when all have. SELF is this helper's path: a rank whose argv is `SELF exec ...` (the isolation wrapper) runs that step in the forked child itself.
  */
 static int cmd_batch(int argc, char **argv) {
   if (argc != 1) {
@@ -345,10 +356,17 @@ static int cmd_batch(int argc, char **argv) {
        its own session leader and `kill -PID` reaches it, as after Node's spawn(). Signals stay blocked until the
        child has reset their dispositions. */
     sigprocmask(SIG_SETMASK, &all, NULL);
+    child_exec_errno = 0;
     pid_t pid = spawn_rank(&spec[i], first, self);
+    int fork_errno = errno;
     sigprocmask(SIG_SETMASK, &none, NULL);
-    if (pid < 0) {
-      snprintf(line, sizeof line, "f %ld %d\n", i, errno);
+    if (pid > 0 && child_exec_errno != 0) {
+      /* the program could not be exec'd: "f I ERRNO", as for a failed fork, and the child is reaped here */
+      waitpid(pid, NULL, 0);
+      snprintf(line, sizeof line, "f %ld %d\n", i, child_exec_errno);
+      out_line(line);
+    } else if (pid < 0) {
+      snprintf(line, sizeof line, "f %ld %d\n", i, fork_errno);
       out_line(line);
     } else {
       pids[i] = pid;

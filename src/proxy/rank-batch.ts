@@ -37,6 +37,17 @@ export function outcomeOfStatus(status: number): RankOutcome {
   return { kind: 'signaled', signal: SIGNAL_NAMES.get(sig) ?? (`SIG${sig}` as NodeJS.Signals) };
 }
 
+const ERRNO_NAMES = new Map<number, string>(Object.entries(osConstants.errno).map(([name, num]) => [num, name]));
+
+/** A rank the helper could not fork or exec, worded as Node words a failed spawn() ("ENOENT: spawn F ENOENT"). */
+export function spawnFailure(launch: RankLaunch, errno: number): string {
+  const name = ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+  // the isolation wrapper's argv ends with the program: name that, not the helper
+  const sep = launch.args.indexOf('--');
+  const file = launch.args[0] === 'exec' && sep >= 0 ? (launch.args[sep + 1] ?? launch.file) : launch.file;
+  return `${name}: spawn ${file} ${name}`;
+}
+
 /** One rank of a batch: what HostProxy sees of it. */
 export class BatchRank implements RankHandle {
   pid: number | undefined;
@@ -207,7 +218,8 @@ export function startBatch(
         r.finish(outcomeOfStatus(Number(value)));
       } else if (kind === 'f') {
         reported++;
-        r.finish({ kind: 'not-started', reason: `fork failed (errno ${value ?? '?'})` });
+        const launch = launches[Number(index)] as RankLaunch;
+        r.finish({ kind: 'not-started', reason: spawnFailure(launch, Number(value)) });
       }
     }
     if (sawPid && reported === ranks.length) pids();

@@ -132,11 +132,32 @@ describe.runIf(built)('ranks started by the native helper', () => {
     expect(back).toBe('pong\n');
   });
 
-  it('names a missing program on the rank\'s stderr with exit 127', async () => {
-    const { seen, done } = run([{ rank: 0, file: '/nonexistent/prog', args: [], cwd: '/', env: {}, stdin: false }]);
+  it('reports a program that cannot be exec\'d as not started, worded as Node words a failed spawn', async () => {
+    const plain = path.resolve('build', `batch-not-executable-${process.pid}`);
+    fs.mkdirSync('build', { recursive: true });
+    fs.writeFileSync(plain, 'echo ran\n', { mode: 0o644 });
+    try {
+      const { seen, done } = run([
+        { rank: 0, file: '/nonexistent/prog', args: [], cwd: '/', env: {}, stdin: false },
+        { rank: 1, file: plain, args: [], cwd: '/', env: {}, stdin: false },
+        // through the isolation wrapper's argv (run in the child itself): the program is named, not the helper
+        { rank: 2, file: HELPER, args: ['exec', '--label', 'rank 2', '--', '/nonexistent/prog2'], cwd: '/', env: {}, stdin: false },
+      ]);
+      await done;
+      expect(seen[0]!.outcome).toEqual({ kind: 'not-started', reason: 'ENOENT: spawn /nonexistent/prog ENOENT' });
+      expect(seen[1]!.outcome).toEqual({ kind: 'not-started', reason: `EACCES: spawn ${plain} EACCES` });
+      expect(seen[2]!.outcome).toEqual({ kind: 'not-started', reason: 'ENOENT: spawn /nonexistent/prog2 ENOENT' });
+      for (const s of seen) expect(s.err).toBe('');
+    } finally {
+      fs.rmSync(plain, { force: true });
+    }
+  });
+
+  it('says on the rank\'s stderr why an isolation step failed before exec (exit 126)', async () => {
+    const { seen, done } = run([{ rank: 0, file: HELPER, args: ['exec', '--join', '/nonexistent/cgroup.procs', '--label', 'rank 0', '--', 'true'], cwd: '/', env: {}, stdin: false }]);
     await done;
-    expect(seen[0]!.outcome).toEqual({ kind: 'exited', code: 127 });
-    expect(seen[0]!.err).toBe('tsmpiexec: cannot run /nonexistent/prog: No such file or directory\n');
+    expect(seen[0]!.outcome).toEqual({ kind: 'exited', code: 126 });
+    expect(seen[0]!.err).toBe('tsmpiexec: rank 0 cannot join cgroup /nonexistent/cgroup.procs: No such file or directory\n');
   });
 
   it('refuses a NUL byte in an argument before starting anything', async () => {
