@@ -7,6 +7,7 @@ import { defaultDeps } from './deps.js';
 import { startHolder, type Holder } from './holder.js';
 import { killJob } from './kill.js';
 import { assertInsideOwnCgroups, planIsolation, planRanks, validateRequest } from './plan.js';
+import { findHierarchies } from './cgroup-paths.js';
 import { podArgv } from './pod-argv.js';
 import { getCapabilities } from './probe.js';
 import { JOB_ENV, RANK_ENV } from './proc-scan.js';
@@ -220,10 +221,29 @@ function offIsolation(): Isolation {
 import { sweepStaleJobs } from './janitor.js';
 import { keepEntries, scratchTmpDir } from './keep-visible.js';
 
+/**
+ * The first cgroup migration after a quiet spell waits for an RCU grace period (10-20 ms on the 2-CPU test host:
+ * the kernel's cgroup_threadgroup_rwsem leaves its fast mode), and the next ones within a grace period do not.
+ * Moving ourselves into the cgroup we are already in is a migration that changes nothing: started here, in the
+ * thread pool, that wait runs while we probe, create the cgroups and start the /tmp holder, instead of after.
+ * Errors (no cgroups, no right to write there) are nobody's business: it is only a head start.
+ */
+function startMigrationEarly(deps: IsolationDeps): void {
+  const write = deps.fs.writeFileAsync;
+  if (write === undefined) return;
+  try {
+    const own = findHierarchies(deps.readMountinfo(), deps.readSelfCgroup())[0];
+    if (own !== undefined) write(`${own.ownDir}/cgroup.procs`, String(deps.pid)).catch(() => undefined);
+  } catch {
+    // no /proc: no cgroups either
+  }
+}
+
 export async function setupIsolation(req: IsolationRequest, depsIn?: Partial<IsolationDeps>): Promise<Isolation> {
   validateRequest(req);
   if (req.mode === 'off') return offIsolation();
   const { deps, useCache } = resolveDeps(depsIn);
+  if (useCache) startMigrationEarly(deps);
   const caps = getCapabilities(deps, useCache);
   const plan = planIsolation(req, caps); // strict throws here, before anything exists
   // Leftovers of proxies that died without cleaning up (named with their pid) go first.
