@@ -4,6 +4,7 @@
 set -euo pipefail
 pkgs=(mpich libmpich-dev libpmi2-0-dev openssh-server openssh-client iproute2 procps psmisc util-linux bubblewrap man-db
   chromium   # chromium: headless rendering of the --report-html page (test/e2e/ux-html.test.ts)
+  gcc libc6-dev  # the optional native helper (native/helper.c), which the tests run both with and without
   slurm-wlm munge)  # a real one-node Slurm for the batch-system tests (test/slurm/cluster.sh)
 missing=()
 for p in "${pkgs[@]}"; do
