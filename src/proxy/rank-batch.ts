@@ -10,7 +10,7 @@ import { constants as osConstants } from 'node:os';
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import type { RankOutcome } from '../model/types.js';
-import { SETTLE_AFTER_EXIT_MS, type RankHandle, type RankLaunch, type RankProcessEvents } from './rank-process.js';
+import { SETTLE_AFTER_EXIT_MS, signalGroup, type RankHandle, type RankLaunch, type RankProcessEvents } from './rank-process.js';
 
 /** Ranks per helper: 3 sockets each stay well under a 1024-descriptor limit in the helper. */
 export const BATCH_SIZE = 64;
@@ -128,12 +128,7 @@ export class BatchRank implements RankHandle {
       this.pending.push(sig); // the helper has not said the pid yet: delivered when it does
       return true;
     }
-    try {
-      process.kill(-this.pid, sig);
-      return true;
-    } catch {
-      return false;
-    }
+    return signalGroup(this.pid, sig);
   }
 
   get running(): boolean {

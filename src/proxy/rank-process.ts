@@ -46,6 +46,16 @@ export interface RankHandle {
   destroyStreams(): void;
 }
 
+/** Signal a rank's whole process group (it leads its own session). Returns false if the group is gone. */
+export function signalGroup(pid: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** How long after exit we wait for the PMI socket and pipes to close before settling anyway. */
 export const SETTLE_AFTER_EXIT_MS = 500;
 
@@ -139,13 +149,7 @@ export class RankProcess implements RankHandle {
 
   /** Signal the rank's whole process group (its children too). Returns false if it is gone. */
   signal(sig: NodeJS.Signals): boolean {
-    if (this.pid === undefined) return false;
-    try {
-      process.kill(-this.pid, sig);
-      return true;
-    } catch {
-      return false;
-    }
+    return this.pid !== undefined && signalGroup(this.pid, sig);
   }
 
   get running(): boolean {
