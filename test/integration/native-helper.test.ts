@@ -135,6 +135,7 @@ describe('the native helper', () => {
 
     it('dies with its parent (pdeathsig), taking the namespace with it', async () => {
       const parent = spawn('sh', ['-c', `"$0" holder --data mode=0700 --tmp-name t --shm-name s >/dev/null & echo $!; wait`, HELPER], { stdio: ['ignore', 'pipe', 'ignore'] });
+      cleanups.push(() => parent.kill('SIGKILL'));
       const pid = await new Promise<number>((resolve) => parent.stdout.once('data', (b: Buffer) => resolve(Number(b.toString().trim()))));
       cleanups.push(() => {
         try {
