@@ -8,12 +8,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FIX, killLive, leftovers, runTsmpiexec, type RunOptions, type RunResult } from '../helpers/run.js';
+import { bedUp, type Bed } from '../helpers/testbed.js';
 
 /** A rank that prints its proxy's pid ("ppid N") and sleeps: its parent is the proxy, or the native helper that
  *  started it in a batch (proxy/rank-batch.ts), whose parent is the proxy. */
 const PRINT_PROXY_PID =
   'p=$PPID; case "$(cat /proc/$p/comm)" in tsmpiexec-helpe*) p=$(ps -o ppid= -p $p | tr -d " ");; esac; echo "ppid $p"; sleep 60';
-import { bedUp, type Bed } from '../helpers/testbed.js';
 
 let bed: Bed;
 let lastMarker: string | undefined;
