@@ -240,21 +240,25 @@ export class HostProxy {
     reaper.flush();
   }
 
-  /** The events of one rank's process, for RankProcess and BatchRank alike. */
-  private rankEvents(launch: RankLaunch, ep: PmiEndpoint | undefined, handle: () => RankHandle | undefined): RankProcessEvents {
+  /** The events of one rank's process, for RankProcess and BatchRank alike (both report exited before settled). */
+  private rankEvents(launch: RankLaunch, ep: PmiEndpoint | undefined): RankProcessEvents {
     const ev = this.o.events;
     const rank = launch.rank;
     const who = this.identityOf(launch);
+    let outcome: RankOutcome = { kind: 'exited', code: 0 };
     const report = (): void => {
       this.pmi.detach(rank);
       const state = this.pmi.state(who.rank, who.kvsname);
-      ev.settled(rank, handle()?.outcome ?? { kind: 'exited', code: 0 }, state === 'none' && this.pmiBroken.has(rank) ? 'initialized' : state);
+      ev.settled(rank, outcome, state === 'none' && this.pmiBroken.has(rank) ? 'initialized' : state);
     };
     return {
       stdout: (d) => this.relay(rank, 'stdout', d),
       stderr: (d) => this.relay(rank, 'stderr', d),
       streamEnd: (s) => ev.outputEnd(rank, s),
-      exited: (o) => ev.exited(rank, o),
+      exited: (o) => {
+        outcome = o;
+        ev.exited(rank, o);
+      },
       settled: () => {
         // PMI_PORT: the rank's last words (finalize, abort) may still be in its own socket; wait for that
         // socket to close as PMI_FD mode waits for fd 3, and no longer.
@@ -272,7 +276,7 @@ export class HostProxy {
   private spawnOne(launch: RankLaunch, ep: PmiEndpoint | undefined): void {
     const rank = launch.rank;
     const l = ep ? { ...launch, env: withPmiPort(launch.env, ep.port, rank) } : launch;
-    const rp: RankProcess = new RankProcess(l, this.rankEvents(launch, ep, () => rp));
+    const rp = new RankProcess(l, this.rankEvents(launch, ep));
     this.ranks.set(rank, rp);
     const sock = rp.start();
     if (rp.pid !== undefined) {
@@ -286,8 +290,7 @@ export class HostProxy {
 
   private spawnBatch(helper: string, launches: RankLaunch[]): void {
     const reaper = this.reaper as GroupReaper;
-    const handles: RankHandle[] = [];
-    const events = launches.map((l, i) => this.rankEvents(l, undefined, () => handles[i]));
+    const events = launches.map((l) => this.rankEvents(l, undefined));
     const started = startBatch(
       helper,
       launches,
@@ -303,11 +306,10 @@ export class HostProxy {
       for (const l of launches) this.spawnOne(l, undefined);
       return;
     }
-    started.forEach(({ rank: h, pmi }, i) => {
+    started.forEach((h, i) => {
       const launch = launches[i] as RankLaunch;
-      handles.push(h);
       this.ranks.set(launch.rank, h);
-      if (pmi) this.attachPmi(launch.rank, this.identityOf(launch), pmi);
+      if (h.pmi) this.attachPmi(launch.rank, this.identityOf(launch), h.pmi);
     });
   }
 

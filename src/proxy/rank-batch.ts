@@ -40,11 +40,11 @@ export function outcomeOfStatus(status: number): RankOutcome {
 const ERRNO_NAMES = new Map<number, string>(Object.entries(osConstants.errno).map(([name, num]) => [num, name]));
 
 /** A rank the helper could not fork or exec, worded as Node words a failed spawn() ("ENOENT: spawn F ENOENT"). */
-export function spawnFailure(launch: RankLaunch, errno: number): string {
+export function spawnFailure(helper: string, launch: RankLaunch, errno: number): string {
   const name = ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
-  // the isolation wrapper's argv ends with the program: name that, not the helper
-  const sep = launch.args.indexOf('--');
-  const file = launch.args[0] === 'exec' && sep >= 0 ? (launch.args[sep + 1] ?? launch.file) : launch.file;
+  // the isolation wrapper's argv (`HELPER exec ... -- PROGRAM ...`) ends with the program: name that, not the helper
+  const sep = launch.file === helper && launch.args[0] === 'exec' ? launch.args.indexOf('--') : -1;
+  const file = sep >= 0 ? (launch.args[sep + 1] ?? launch.file) : launch.file;
   return `${name}: spawn ${file} ${name}`;
 }
 
@@ -144,7 +144,7 @@ export class BatchRank implements RankHandle {
 
 /**
  * Starts `launches` (at most BATCH_SIZE, none with stdin) through `helper batch`. Returns one BatchRank per
- * launch, in order, with its PMI socket (the proxy's end of PMI_FD), or no socket if the start failed at once;
+ * launch, in order, with its PMI socket (`pmi`, the proxy's end of PMI_FD), or none if the start failed at once;
  * or undefined, having started nothing and reported nothing, when the helper itself cannot be started (then
  * the caller starts the ranks one by one). `pids` is called once the helper has reported every pid it will.
  */
@@ -154,11 +154,11 @@ export function startBatch(
   events: readonly RankProcessEvents[],
   onPid: (index: number, pid: number) => void,
   pids: () => void,
-): Array<{ rank: BatchRank; pmi: Socket | undefined }> | undefined {
+): BatchRank[] | undefined {
   const ranks = launches.map((l, i) => new BatchRank(l.rank, events[i]!, (pid) => onPid(i, pid)));
-  const fail = (reason: string): Array<{ rank: BatchRank; pmi: Socket | undefined }> => {
+  const fail = (reason: string): BatchRank[] => {
     for (const r of ranks) r.finish({ kind: 'not-started', reason });
-    return ranks.map((rank) => ({ rank, pmi: undefined }));
+    return ranks;
   };
   let request: Buffer;
   try {
@@ -185,10 +185,9 @@ export function startBatch(
     for (const s of made) (s as Socket | null)?.destroy();
     return undefined;
   }
-  const out = ranks.map((rank, i) => {
+  ranks.forEach((rank, i) => {
     const s = (k: number): Socket => child.stdio[3 + 3 * i + k] as Socket;
     rank.attach(s(0), s(1), s(2));
-    return { rank, pmi: s(2) };
   });
   let helperErr = '';
   child.stderr.on('data', (d: Buffer) => {
@@ -214,7 +213,7 @@ export function startBatch(
       } else if (kind === 'f') {
         reported++;
         const launch = launches[Number(index)] as RankLaunch;
-        r.finish({ kind: 'not-started', reason: spawnFailure(launch, Number(value)) });
+        r.finish({ kind: 'not-started', reason: spawnFailure(helper, launch, Number(value)) });
       }
     }
     if (sawPid && reported === ranks.length) pids();
@@ -239,5 +238,5 @@ export function startBatch(
     /* the helper is gone: 'close' reports it */
   });
   child.stdin.end(request);
-  return out;
+  return ranks;
 }

@@ -4,7 +4,6 @@
 // nothing is lost when the helper itself dies. The job-level suites run every PMI_FD rank through it too.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BATCH_SIZE, encodeBatch, outcomeOfStatus, startBatch, type BatchRank } from '../../src/proxy/rank-batch.js';
 import type { RankLaunch, RankProcessEvents } from '../../src/proxy/rank-process.js';
@@ -36,7 +35,7 @@ function launch(rank: number, args: string[], over: Partial<RankLaunch> = {}): R
   return { rank, file: '/bin/sh', args: ['-c', ...args], cwd: '/', env: { PATH: '/usr/bin:/bin', RANK: String(rank) }, stdin: false, ...over };
 }
 
-function run(launches: RankLaunch[]): { seen: Seen[]; ranks: Array<{ rank: BatchRank; pmi: Socket | undefined }>; done: Promise<void>; pidsReported: Promise<void> } {
+function run(launches: RankLaunch[]): { seen: Seen[]; ranks: BatchRank[]; done: Promise<void>; pidsReported: Promise<void> } {
   const seen: Seen[] = launches.map(() => ({ out: '', err: '', settled: false }));
   let settledCount = 0;
   let resolveDone: () => void = () => undefined;
@@ -169,7 +168,7 @@ describe.runIf(built)('ranks started by the native helper', () => {
 
   it('delivers a signal sent before the helper reported the pid', async () => {
     const { seen, ranks, done } = run([launch(0, ['sleep 30'])]);
-    ranks[0]!.rank.signal('SIGTERM');
+    ranks[0]!.signal('SIGTERM');
     await done;
     expect(seen[0]!.outcome).toEqual({ kind: 'signaled', signal: 'SIGTERM' });
   });
