@@ -3,11 +3,15 @@
 'use strict';
 const path = require('node:path');
 const { loadBundle } = require('./load-bundle.js');
+const { startCgroupHeadStart } = require('./cgroup-head-start.js');
 
 const fail = (e) => {
   process.stderr.write(`tsmpiexec: internal error: ${e && e.stack ? e.stack : e}\n`);
   process.exit(70);
 };
+
+// First, so that the kernel's wait for the first cgroup move runs while the bundle loads (see the module).
+const headStart = startCgroupHeadStart(process.argv.slice(2), process.env);
 
 let bundle;
 try {
@@ -17,4 +21,5 @@ try {
 }
 // import() inside vm-compiled code needs an experimental flag on Node 20: chalk and ora come through ours.
 bundle.setExternalImporter((specifier) => import(specifier));
+if (headStart !== undefined) bundle.setCgroupHeadStart(headStart);
 bundle.main(process.argv.slice(2)).then((code) => process.exit(code), fail);

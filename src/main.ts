@@ -14,6 +14,7 @@ import type { Ui } from './run/run-job.js';
 
 // bin/tsmpiexec.js hands in its own import() for chalk and ora (see util/external.ts).
 export { setExternalImporter } from './util/external.js';
+export { setCgroupHeadStart } from './isolate/head-start.js';
 
 /** The running job, for the stdout-closed callback of the sink created before it. */
 let currentJob: Job | undefined;

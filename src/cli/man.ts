@@ -137,6 +137,10 @@ function environmentSection(): string[] {
       '\\fBTSMPIEXEC_NATIVE\\fR',
       'Set to 0 to not use the optional native helper (dist/native/tsmpiexec-helper, built by make build when a C compiler is present): isolation then joins cgroups and the private /tmp through sh, nsenter, setpriv, unshare and mount, as it does where the helper was not built. The jobs are the same, their start is slower.',
     ),
+    ...tagged(
+      '\\fBTSMPIEXEC_HEAD_START\\fR',
+      'Set to 0 to not move tsmpiexec into the cgroup it is already in as its first step. That move changes nothing; it only starts the kernel\'s wait for the first cgroup migration (an RCU grace period) while tsmpiexec loads, instead of in front of the first rank. It writes only a cgroup.procs file that lists tsmpiexec\'s own process.',
+    ),
   );
   out.push(
     '.PP',

@@ -8,6 +8,7 @@ import { startHolder, type Holder } from './holder.js';
 import { killJob } from './kill.js';
 import { assertInsideOwnCgroups, planIsolation, planRanks, validateRequest } from './plan.js';
 import { findHierarchies } from './cgroup-paths.js';
+import { cgroupHeadStart } from './head-start.js';
 import { podArgv } from './pod-argv.js';
 import { getCapabilities } from './probe.js';
 import { JOB_ENV, RANK_ENV } from './proc-scan.js';
@@ -222,18 +223,21 @@ import { sweepStaleJobs } from './janitor.js';
 import { keepEntries, scratchTmpDir } from './keep-visible.js';
 
 /**
- * The first cgroup migration after a quiet spell waits for an RCU grace period (10-20 ms on the 2-CPU test host:
- * the kernel's cgroup_threadgroup_rwsem leaves its fast mode), and the next ones within a grace period do not.
- * Moving ourselves into the cgroup we are already in is a migration that changes nothing: started here, in the
- * thread pool, that wait runs while we probe, create the cgroups and start the /tmp holder, instead of after.
+ * The first cgroup migration after a quiet spell waits for an RCU grace period (6-15 ms on the 2-CPU test host:
+ * the kernel's cgroup_threadgroup_rwsem leaves its fast mode), holding the cgroup mutex, so cgroup mkdirs wait
+ * too; the next migrations within about 20 ms do not wait. Moving ourselves into the cgroup we are already in is a
+ * migration that changes nothing. bin/tsmpiexec.js made one before loading the bundle (cgroupHeadStart): this
+ * second one, in the thread pool, keeps the fast mode on until the holder and the ranks move, and costs nothing
+ * when it is still on. Without the shim (tests, the bundle run directly) it is the first and only head start.
  * Errors (no cgroups, no right to write there) are nobody's business: it is only a head start.
  */
 function startMigrationEarly(deps: IsolationDeps): void {
   const write = deps.fs.writeFileAsync;
   if (write === undefined) return;
   try {
-    const own = findHierarchies(deps.readMountinfo(), deps.readSelfCgroup())[0];
-    if (own !== undefined) write(`${own.ownDir}/cgroup.procs`, String(deps.pid)).catch(() => undefined);
+    const own = cgroupHeadStart() === undefined ? findHierarchies(deps.readMountinfo(), deps.readSelfCgroup())[0] : undefined;
+    const file = cgroupHeadStart() ?? (own !== undefined ? `${own.ownDir}/cgroup.procs` : undefined);
+    if (file !== undefined) write(file, String(deps.pid)).catch(() => undefined);
   } catch {
     // no /proc: no cgroups either
   }
