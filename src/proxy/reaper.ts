@@ -18,10 +18,18 @@ done
 for p in $g; do kill -s KILL -- "-$p" 2>/dev/null; done`;
 
 export class GroupReaper {
-  private readonly child: ChildProcess | undefined;
+  private child: ChildProcess | undefined;
+  private started = false;
   private pending: number[] = [];
 
-  constructor() {
+  /**
+   * The shell starts at the first flush(), after the first ranks: its fork (about a millisecond of Node's time)
+   * then overlaps their start-up instead of delaying it. Those ranks were not covered before the first flush
+   * either way.
+   */
+  private start(): ChildProcess | undefined {
+    if (this.started) return this.child;
+    this.started = true;
     try {
       this.child = spawn('/bin/sh', ['-c', SCRIPT], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
       this.child.on('error', () => undefined);
@@ -30,6 +38,7 @@ export class GroupReaper {
     } catch {
       this.child = undefined;
     }
+    return this.child;
   }
 
   /** Remember a group; it reaches the shell at the next flush(). */
@@ -39,7 +48,7 @@ export class GroupReaper {
 
   flush(): void {
     if (this.pending.length === 0) return;
-    const w = this.child?.stdin;
+    const w = this.start()?.stdin;
     if (w && !w.destroyed) w.write(`${this.pending.join('\n')}\n`);
     this.pending = [];
   }
