@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadBundle } from '../bin/load-bundle.js';
+import { cacheFile, loadBundle } from '../bin/load-bundle.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bundle = path.join(root, 'dist', 'bundle', 'main.cjs');
@@ -12,13 +12,13 @@ const out = `${bundle}.cache`;
 fs.rmSync(out, { force: true });
 let note = '';
 try {
-  const { exports, script, hash } = loadBundle(bundle, { useCache: false });
+  const { exports, script, source } = loadBundle(bundle, { useCache: false });
   exports.setExternalImporter((specifier) => import(specifier));
   // The warm-up run's own output (none, or an isolation notice) goes to the build log.
   const code = await exports.main(['-n', '1', 'true']);
   if (code !== 0) note = ` (the warm-up run exited ${code}: the cache covers less)`;
   const data = script.createCachedData();
-  fs.writeFileSync(out, Buffer.concat([hash, data]));
+  fs.writeFileSync(out, cacheFile(source, data));
   process.stderr.write(`code-cache: wrote ${path.relative(root, out)} (${Math.round(data.length / 1024)} KiB)${note}\n`);
 } catch (e) {
   fs.rmSync(out, { force: true });
