@@ -1,7 +1,6 @@
 // One job from a parsed command line to its exit status: hosts, placement, proxies, the Job, and the reports.
 // Loaded by main.ts only when a job is to run (not for --version, --help or a proxy), to keep start-up short.
 import fs from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { TsmpiError, ERROR_CODES } from '../util/errors.js';
 import { EXIT, exitStatus } from './exit-status.js';
 import { packageVersion } from '../util/package-root.js';
@@ -64,7 +63,9 @@ export async function runJob(req: JobRequest, out: Sink, err: Sink, ui: Ui, befo
   const tPlan = performance.now();
   const resolved = resolveHosts(req, { readFile: (p) => fs.readFileSync(p, 'utf8'), env });
   const { hosts, source } = resolved;
-  const kvsname = `kvs_${process.pid}_${randomBytes(4).toString('hex')}`;
+  // Unique, not secret (ranks read it; no access depends on it): Math.random spares every start loading
+  // node:crypto, about 3 ms.
+  const kvsname = `kvs_${process.pid}_${Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0')}`;
   const plan = place({ request: req, hosts, hostSource: source, kvsname, defaultNp: defaultRankCount(hosts, req.ppn) });
   checkSlots(plan.size, resolved, req.oversubscribe === true);
   if (req.verbose) err.write(Buffer.from(`tsmpiexec: ${describeHosts(resolved)}\n`));
