@@ -11,6 +11,7 @@ import { fdSink, type Sink } from './io/sink.js';
 import { colourWanted, loadPaints, paintError } from './report/style.js';
 import type { Job } from './run/job.js';
 import type { Ui } from './run/run-job.js';
+import { msSinceStart } from './util/clock.js';
 
 // bin/tsmpiexec.js hands in its own import() for chalk and ora (see util/external.ts).
 export { setExternalImporter } from './util/external.js';
@@ -37,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     const { pmiCheckMain } = await import('./pmi-check/main.js');
     return pmiCheckMain(argv.slice(1));
   }
-  const startupMs = performance.now();
+  const startupMs = msSinceStart();
   // Our reader going away (EPIPE) ends the job as a SIGPIPE would; any other write error (ENOSPC on a redirected
   // file, EIO) is lost output: status 74 and a line, never a silent success.
   const outputError = (stream: string, e: Error): void => {
@@ -52,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
     (ui ??= await loadPaints({ stdout: colourWanted(out.isTTY, process.env), stderr: colourWanted(err.isTTY, process.env) }));
   try {
     const res = parseArgs(argv, process.env, (p) => fs.readFileSync(p, 'utf8'));
-    const parseMs = performance.now() - startupMs;
+    const parseMs = msSinceStart() - startupMs;
     if (res.kind === 'version') {
       await writeAll(out, `tsmpiexec ${version()} (node ${process.version})\n`);
       return EXIT.OK;

@@ -17,6 +17,7 @@ import { usageJson, usageTable } from '../report/usage.js';
 import type { Paint } from '../report/style.js';
 import { NO_PROGRESS, startProgress, wantProgress } from '../report/progress.js';
 import type { JobRequest } from '../model/types.js';
+import { msSinceStart } from '../util/clock.js';
 
 /** The styles of our stdout and stderr (plain unless a TTY or FORCE_COLOR: see report/style.ts). */
 export interface Ui {
@@ -60,7 +61,7 @@ function writeReport(err: Sink, ui: Ui, path: string, what: string, text: string
 /** `started` hands the caller the Job (main's stdout sink was made before it and reports a vanished reader). */
 export async function runJob(req: JobRequest, out: Sink, err: Sink, ui: Ui, before: Before, started: (job: Job) => void): Promise<number> {
   const env = process.env;
-  const tPlan = performance.now();
+  const tPlan = msSinceStart();
   const resolved = resolveHosts(req, { readFile: (p) => fs.readFileSync(p, 'utf8'), env });
   const { hosts, source } = resolved;
   // Unique, not secret (ranks read it; no access depends on it): Math.random spares every start loading
@@ -69,7 +70,7 @@ export async function runJob(req: JobRequest, out: Sink, err: Sink, ui: Ui, befo
   const plan = place({ request: req, hosts, hostSource: source, kvsname, defaultNp: defaultRankCount(hosts, req.ppn) });
   checkSlots(plan.size, resolved, req.oversubscribe === true);
   if (req.verbose) err.write(Buffer.from(`tsmpiexec: ${describeHosts(resolved)}\n`));
-  const timing = { startupMs: before.startupMs, parseMs: before.parseMs, planMs: performance.now() - tPlan, hosts: plan.proxies.length, ranks: plan.size };
+  const timing = { startupMs: before.startupMs, parseMs: before.parseMs, planMs: msSinceStart() - tPlan, hosts: plan.proxies.length, ranks: plan.size };
   if (req.dryRun) {
     await writeAll(out, req.json ? placementJson(plan) : placementTable(plan, ui.stdout.bold));
     if (req.timing) err.write(Buffer.from((await import('../report/timing.js')).timingText(timing)));
