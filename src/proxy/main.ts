@@ -51,6 +51,8 @@ export async function proxyMain(): Promise<number> {
   /** the proxies this one launches in a tree (--tree-width) */
   let subtree: Subtree | undefined;
 
+  /** Set by the controller's 'shutdown': the orderly close (usage, bye, exit 0) is under way. */
+  let orderly = false;
   /** Set once the channel carried bad data: from then on we only kill and leave, and report nothing more. */
   let silenced = false;
   const send = (m: FromProxy): boolean => (silenced ? false : out.write(encodeJson(m)));
@@ -199,6 +201,7 @@ export async function proxyMain(): Promise<number> {
         pending.delete(m.id);
         return;
       case 'shutdown': {
+        orderly = true;
         const p = proxy;
         void (async () => {
           await p?.close();
@@ -255,8 +258,12 @@ export async function proxyMain(): Promise<number> {
     }
     for (const f of frames) onFrame(f);
   });
-  // The channel closed: the controller is gone. Nothing of the job may outlive it.
-  input.on('end', () => shutdown(1));
+  // The channel closed: the controller is gone. Nothing of the job may outlive it. After its 'shutdown' the
+  // controller closes the channel at once; the orderly close then ends the proxy (status 0), unless it hangs.
+  input.on('end', () => {
+    if (!orderly) shutdown(1);
+    else setTimeout(() => shutdown(1), 3000).unref();
+  });
   input.on('error', () => shutdown(1));
   return new Promise<number>(() => undefined);
 }
