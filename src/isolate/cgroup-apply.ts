@@ -41,7 +41,11 @@ function applyEnable(deps: IsolationDeps, plan: IsolationPlan): AppliedCgroups['
 }
 
 /** Create the job's cgroups. Throws TsmpiError when a required step fails (after undoing what it made). */
-export function applyCgroups(deps: IsolationDeps, plan: IsolationPlan, mode: 'auto' | 'strict'): AppliedCgroups {
+/** cgroups created between two calls of applyCgroups' keepWarm (a few milliseconds' worth). */
+const KEEP_WARM_EVERY = 64;
+
+/** `keepWarm`, if given, is called every KEEP_WARM_EVERY cgroups (setup.ts: the kernel's migration fast mode). */
+export function applyCgroups(deps: IsolationDeps, plan: IsolationPlan, mode: 'auto' | 'strict', keepWarm?: () => void): AppliedCgroups {
   const out: AppliedCgroups = { notes: [], ioTrusted: plan.ioRules.length > 0 };
   if (plan.mkdirs.length === 0) return out;
   const fail = (what: string, e: unknown): never => {
@@ -61,6 +65,7 @@ export function applyCgroups(deps: IsolationDeps, plan: IsolationPlan, mode: 'au
       try {
         deps.fs.mkdir(dir, 0o700); // only the job user (and root) may look into the job's cgroups
         created.push(dir);
+        if (keepWarm !== undefined && created.length % KEEP_WARM_EVERY === 0) keepWarm();
       } catch (e) {
         fail(`cannot create cgroup ${dir}`, e);
       }

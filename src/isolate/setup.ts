@@ -231,28 +231,40 @@ import { keepEntries, scratchTmpDir } from './keep-visible.js';
  * when it is still on. Without the shim (tests, the bundle run directly) it is the first and only head start.
  * Errors (no cgroups, no right to write there) are nobody's business: it is only a head start.
  */
-function startMigrationEarly(deps: IsolationDeps): void {
+function startMigrationEarly(deps: IsolationDeps): () => void {
   const write = deps.fs.writeFileAsync;
-  if (write === undefined) return;
+  let file: string | undefined;
   try {
     const own = cgroupHeadStart() === undefined ? findHierarchies(deps.readMountinfo(), deps.readSelfCgroup())[0] : undefined;
-    const file = cgroupHeadStart() ?? (own !== undefined ? `${own.ownDir}/cgroup.procs` : undefined);
-    if (file !== undefined) write(file, String(deps.pid)).catch(() => undefined);
+    file = cgroupHeadStart() ?? (own !== undefined ? `${own.ownDir}/cgroup.procs` : undefined);
   } catch {
     // no /proc: no cgroups either
   }
+  if (file === undefined || write === undefined) return () => undefined;
+  const procs = file;
+  write(procs, String(deps.pid)).catch(() => undefined);
+  // The same move again, while we create many cgroups (setupIsolation's applyCgroups, 4 per rank): one every few
+  // milliseconds keeps the fast mode on for the holder and the ranks, at a few microseconds each. Were it already
+  // off, this one waits instead of the next real migration: nothing lost.
+  return () => {
+    try {
+      deps.fs.writeFile(procs, String(deps.pid));
+    } catch {
+      // only a head start
+    }
+  };
 }
 
 export async function setupIsolation(req: IsolationRequest, depsIn?: Partial<IsolationDeps>): Promise<Isolation> {
   validateRequest(req);
   if (req.mode === 'off') return offIsolation();
   const { deps, useCache } = resolveDeps(depsIn);
-  if (useCache) startMigrationEarly(deps);
+  const keepWarm = useCache ? startMigrationEarly(deps) : undefined;
   const caps = getCapabilities(deps, useCache);
   const plan = planIsolation(req, caps); // strict throws here, before anything exists
   // Leftovers of proxies that died without cleaning up (named with their pid) go first.
   sweepStaleJobs(deps, Object.values(plan.jobDirs).map((d) => d.slice(0, d.lastIndexOf('/'))));
-  const applied = applyCgroups(deps, plan, req.mode);
+  const applied = applyCgroups(deps, plan, req.mode, keepWarm);
   const notes = [...applied.notes];
   let holder: Holder | undefined;
   let tmpdir: string | undefined;

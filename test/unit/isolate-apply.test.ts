@@ -3,6 +3,9 @@
 import * as fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { podCommand, setupIsolation } from '../../src/isolate/setup.js';
+import { applyCgroups } from '../../src/isolate/cgroup-apply.js';
+import { planIsolation } from '../../src/isolate/plan.js';
+import { probeCapabilities } from '../../src/isolate/probe.js';
 import type { IsolationRequest } from '../../src/isolate/types.js';
 import { TsmpiError } from '../../src/util/errors.js';
 import { makeFakeHost, type FakeHost, type FakeHostOptions } from '../fixtures/isolate/fake-host.js';
@@ -32,6 +35,22 @@ function findJobDirs(root: string): string[] {
   walk(root);
   return out;
 }
+
+describe('many cgroups at once', () => {
+  // The kernel's cgroup migrations stay fast only while they come within a grace period of each other; creating a
+  // big job's cgroups takes longer than that, so setup.ts moves itself (a no-op) every KEEP_WARM_EVERY of them.
+  it('calls keepWarm once per 64 cgroups created, in the middle of the creation', () => {
+    const h = host({ layout: 'hybrid' });
+    const plan = planIsolation(req({ ranks: [...Array(40).keys()] }), probeCapabilities(h.deps));
+    let made = 0;
+    const fsCounting = { ...h.deps.fs, mkdir: (p: string, mode?: number) => (h.deps.fs.mkdir(p, mode), made++) };
+    const madeAt: number[] = [];
+    applyCgroups({ ...h.deps, fs: fsCounting }, plan, 'auto', () => madeAt.push(made));
+    expect(plan.mkdirs.length).toBeGreaterThan(128);
+    expect(made).toBe(plan.mkdirs.length);
+    expect(madeAt).toEqual([...Array(Math.floor(plan.mkdirs.length / 64)).keys()].map((k) => 64 * (k + 1)));
+  });
+});
 
 describe('hybrid apply', () => {
   it('creates the cgroups, writes limits and no-op blkio rules, uses a 0700 TMPDIR when no mount namespace', async () => {
