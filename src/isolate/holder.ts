@@ -92,10 +92,14 @@ async function joinCgroups(deps: IsolationDeps, pid: number, files: readonly str
   return undefined;
 }
 
-export async function startHolder(deps: IsolationDeps, i: HolderInput): Promise<Holder> {
+/**
+ * `whileStarting` runs right after the spawn, before the join: setupIsolation creates the job's cgroups there
+ * (the holder's cgroup among them), while the holder execs and sets up its namespace. If it throws, the holder is
+ * stopped and its error is thrown.
+ */
+export async function startHolder(deps: IsolationDeps, i: HolderInput, whileStarting?: () => void): Promise<Holder> {
   const [cmd, ...args] = holderArgv({ ...i, join: [] });
   const child: ChildProcess = deps.spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const joined = child.pid !== undefined ? joinCgroups(deps, child.pid, i.join) : Promise.resolve(undefined);
   let exited = false;
   const exitedP = new Promise<void>((resolve) => {
     child.once('exit', () => {
@@ -107,6 +111,26 @@ export async function startHolder(deps: IsolationDeps, i: HolderInput): Promise<
       resolve();
     });
   });
+  const pid = child.pid;
+  const stop = async (): Promise<void> => {
+    if (!exited && pid !== undefined) {
+      try {
+        deps.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    await Promise.race([exitedP, deps.sleep(2000)]);
+  };
+  if (whileStarting !== undefined) {
+    try {
+      whileStarting();
+    } catch (e) {
+      await stop();
+      throw e;
+    }
+  }
+  const joined = pid !== undefined ? joinCgroups(deps, pid, i.join) : Promise.resolve(undefined);
   let out = '';
   let err = '';
   const ready = await new Promise<boolean>((resolve) => {
@@ -127,17 +151,6 @@ export async function startHolder(deps: IsolationDeps, i: HolderInput): Promise<
     });
   });
   const joinError = await joined;
-  const pid = child.pid;
-  const stop = async (): Promise<void> => {
-    if (!exited && pid !== undefined) {
-      try {
-        deps.kill(pid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
-    await Promise.race([exitedP, deps.sleep(2000)]);
-  };
   if (!ready || pid === undefined || joinError !== undefined) {
     await stop();
     const why = !ready || pid === undefined ? (err.trim().split('\n').pop() ?? 'no output') : joinError;

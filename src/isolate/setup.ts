@@ -264,53 +264,90 @@ export async function setupIsolation(req: IsolationRequest, depsIn?: Partial<Iso
   const plan = planIsolation(req, caps); // strict throws here, before anything exists
   // Leftovers of proxies that died without cleaning up (named with their pid) go first.
   sweepStaleJobs(deps, Object.values(plan.jobDirs).map((d) => d.slice(0, d.lastIndexOf('/'))));
-  const applied = applyCgroups(deps, plan, req.mode, keepWarm);
-  const notes = [...applied.notes];
+  const keep = keepEntries(req.keepVisible ?? []);
+  if (plan.tmpMethod === 'holder' && !keep.ok && req.mode === 'strict') {
+    throw new TsmpiError(ERROR_CODES.ISOLATION, `strict isolation: no private /tmp on ${req.host}: ${keep.reason}`, { culprit: req.host, hint: 'run the job from a directory outside /tmp, or use --isolate auto' });
+  }
+  const scratchTmp = req.scratchDir !== undefined ? scratchTmpDir(req.scratchDir, req.jobId) : undefined;
+  let applied: AppliedCgroups | undefined;
+  const mode = req.mode; // 'auto' | 'strict' here
+  let applyError: unknown;
+  const apply = (): void => {
+    try {
+      applied = applyCgroups(deps, plan, mode, keepWarm);
+    } catch (e) {
+      applyError = e;
+      throw e;
+    }
+  };
+  const tmpNotes: string[] = [];
   let holder: Holder | undefined;
   let tmpdir: string | undefined;
-  const scratchTmp = req.scratchDir !== undefined ? scratchTmpDir(req.scratchDir, req.jobId) : undefined;
   let effective = plan;
+  let scratchMade = false;
   try {
-    const keep = keepEntries(req.keepVisible ?? []);
-    if (scratchTmp !== undefined && plan.tmpMethod === 'holder') deps.fs.mkdir(scratchTmp, 0o700);
-    if (plan.tmpMethod === 'holder' && !keep.ok) {
-      if (req.mode === 'strict') throw new TsmpiError(ERROR_CODES.ISOLATION, `strict isolation: no private /tmp on ${req.host}: ${keep.reason}`, { culprit: req.host, hint: 'run the job from a directory outside /tmp, or use --isolate auto' });
-      notes.push(`no private /tmp (${keep.reason}): TMPDIR is a 0700 per-job directory`);
-      effective = { ...plan, tmp: 'tmpdir', tmpMethod: 'tmpdir' };
-    } else if (plan.tmpMethod === 'holder') {
+    if (plan.tmpMethod === 'holder' && keep.ok) {
+      if (scratchTmp !== undefined) {
+        deps.fs.mkdir(scratchTmp, 0o700);
+        scratchMade = true;
+      }
       try {
-        holder = await startHolder(deps, {
-          sh: caps.tools.sh,
-          ...(caps.tools.helper !== undefined ? { helper: caps.tools.helper } : {}),
-          setpriv: caps.tools.setpriv!,
-          unshare: caps.tools.unshare!,
-          jobId: req.jobId,
-          uid: deps.uid,
-          gid: deps.gid,
-          join: plan.holderJoin,
-          ...(plan.tmpfsSize !== undefined ? { tmpfsSize: plan.tmpfsSize } : {}),
-          keep: keep.ok ? keep.entries : [],
-          ...(scratchTmp !== undefined ? { tmpSource: scratchTmp } : {}),
-        });
+        // The holder execs and sets up its namespace while the cgroups are made (apply), then joins its own.
+        holder = await startHolder(
+          deps,
+          {
+            sh: caps.tools.sh,
+            ...(caps.tools.helper !== undefined ? { helper: caps.tools.helper } : {}),
+            setpriv: caps.tools.setpriv!,
+            unshare: caps.tools.unshare!,
+            jobId: req.jobId,
+            uid: deps.uid,
+            gid: deps.gid,
+            join: plan.holderJoin,
+            ...(plan.tmpfsSize !== undefined ? { tmpfsSize: plan.tmpfsSize } : {}),
+            keep: keep.entries,
+            ...(scratchTmp !== undefined ? { tmpSource: scratchTmp } : {}),
+          },
+          apply,
+        );
       } catch (e) {
-        if (req.mode === 'strict') throw e;
-        notes.push(`no private /tmp (${e instanceof Error ? e.message : String(e)}): TMPDIR is a 0700 per-job directory`);
+        if (applyError !== undefined || mode === 'strict') throw e; // the cgroups' own error comes first
+        if (applied === undefined) apply(); // the holder failed before the cgroups were made
+        tmpNotes.push(`no private /tmp (${e instanceof Error ? e.message : String(e)}): TMPDIR is a 0700 per-job directory`);
+        effective = { ...plan, tmp: 'tmpdir', tmpMethod: 'tmpdir' };
+      }
+    } else {
+      apply();
+      if (plan.tmpMethod === 'holder' && !keep.ok) {
+        tmpNotes.push(`no private /tmp (${keep.reason}): TMPDIR is a 0700 per-job directory`);
         effective = { ...plan, tmp: 'tmpdir', tmpMethod: 'tmpdir' };
       }
     }
     if (effective.tmpMethod === 'tmpdir') tmpdir = createJobTmpdir(deps, req.jobId, req.host);
   } catch (e) {
-    await removeCgroupsRetrying(deps, plan, 1000);
-    undoEnable(deps, applied.enabled);
+    // applyCgroups removed what it made if it failed itself; after it, everything goes here.
+    if (applied !== undefined) {
+      await removeCgroupsRetrying(deps, plan, 1000);
+      undoEnable(deps, applied.enabled);
+    }
+    if (scratchMade && scratchTmp !== undefined) {
+      try {
+        deps.fs.rmTree(scratchTmp);
+      } catch {
+        // a batch system's scratch dir goes with the job anyway
+      }
+    }
     throw e;
   }
+  const done = applied as AppliedCgroups;
+  const notes = [...done.notes, ...tmpNotes];
   let sampler: ProcSampler | undefined;
   if (effective.accounting.cpu.kind === 'sampled') {
     sampler = new ProcSampler(deps, req.jobId);
     sampler.start();
   }
   const notice = joinNotice(effective.notice, req.host, notes);
-  return new JobIsolation(req, deps, caps, effective, applied, holder, tmpdir, sampler, notice);
+  return new JobIsolation(req, deps, caps, effective, done, holder, tmpdir, sampler, notice);
 }
 
 /**

@@ -186,6 +186,30 @@ describe.skipIf(!isRoot)('as root (this block needs root: real cgroups and mount
     expect(got).toBe('hello-from-rank\n');
   });
 
+  // The holder starts before the job's cgroups are made (its exec overlaps theirs), so a failure there must stop it.
+  it('a cgroup that cannot be made while the /tmp holder starts: that error, the holder stopped, nothing left', async () => {
+    const real = defaultDeps();
+    const r = req({ ranks: [0, 1] });
+    const spawned: string[] = [];
+    const deps: Partial<IsolationDeps> = {
+      fs: {
+        ...real.fs,
+        mkdir: (p, mode) => {
+          if (p.includes('/memory/') && p.endsWith('/rank-1')) throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+          real.fs.mkdir(p, mode);
+        },
+      },
+      spawn: (cmd, args, opts) => {
+        spawned.push([cmd, ...args].join(' '));
+        return real.spawn(cmd, args, opts);
+      },
+    };
+    await expect(setupIsolation(r, deps)).rejects.toThrow(/cannot create cgroup \S+\/memory\/\S+\/rank-1: EACCES/);
+    expect(spawned.filter((c) => c.includes(`tsmpiexec-${r.jobId}-tmp`))).toHaveLength(1); // the holder did start
+    expect(findMounts(r.jobId)).toEqual([]);
+    expect(findCgroups(r.jobId)).toEqual([]);
+  });
+
   it('v1 only (cgroup2 hidden from the probe): freezer kill contains the daemon', async () => {
     const real = defaultDeps();
     const mi = real.readMountinfo().split('\n').filter((l) => !l.includes(' - cgroup2 ')).join('\n');

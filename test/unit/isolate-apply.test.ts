@@ -52,6 +52,25 @@ describe('many cgroups at once', () => {
   });
 });
 
+describe('the /tmp holder, started before the cgroups are made', () => {
+  // The fake host cannot start processes: its spawn throws at once, before the cgroups exist.
+  it('auto: a holder that fails before the cgroups were made still gets the cgroups, and a 0700 TMPDIR', async () => {
+    const h = host({ layout: 'hybrid', mountNsOk: true });
+    const iso = await setupIsolation(req(), h.deps);
+    expect(iso.tmp).toBe('tmpdir');
+    expect(iso.notice).toMatch(/no private \/tmp \(fake host: no processes in unit tests\)/);
+    expect(fs.existsSync(`${h.own('memory')}/tsmpiexec-j7-n1/rank-1`)).toBe(true);
+    expect((await iso.cleanup()).leftovers).toEqual([]);
+    expect(findJobDirs(h.root)).toEqual([]);
+  });
+
+  it("strict: the holder's failure, and nothing left", async () => {
+    const h = host({ layout: 'hybrid', mountNsOk: true });
+    await expect(setupIsolation(req({ mode: 'strict' }), h.deps)).rejects.toThrow(/fake host: no processes/);
+    expect(findJobDirs(h.root)).toEqual([]);
+  });
+});
+
 describe('hybrid apply', () => {
   it('creates the cgroups, writes limits and no-op blkio rules, uses a 0700 TMPDIR when no mount namespace', async () => {
     const h = host({ layout: 'hybrid', mountNsOk: false });
