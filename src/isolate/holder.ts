@@ -1,6 +1,6 @@
 // Root's private /tmp and /dev/shm: one holder process per job and host owns a private mount namespace with
-// two tmpfs mounts; each rank's wrapper nsenters it. The holder joins the job's cgroup before unshare (so
-// killAll takes it), carries pdeathsig KILL (so it dies with the proxy), and the namespace (and its tmpfs)
+// two tmpfs mounts; each rank's wrapper nsenters it. The holder joins the job's cgroup as it starts (so
+// killAll takes it; see joinCgroups), carries pdeathsig KILL (so it dies with the proxy), and the namespace (and its tmpfs)
 // vanishes with the last process in it: nothing to unmount on the host.
 import type { ChildProcess } from 'node:child_process';
 import { ERROR_CODES, TsmpiError } from '../util/errors.js';
