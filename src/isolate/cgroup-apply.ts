@@ -40,11 +40,13 @@ function applyEnable(deps: IsolationDeps, plan: IsolationPlan): AppliedCgroups['
   return { ownDir, controllers: missing, ...(e.moveSelfTo !== undefined ? { leaf: e.moveSelfTo } : {}) };
 }
 
-/** Create the job's cgroups. Throws TsmpiError when a required step fails (after undoing what it made). */
 /** cgroups created between two calls of applyCgroups' keepWarm (a few milliseconds' worth). */
 const KEEP_WARM_EVERY = 64;
 
-/** `keepWarm`, if given, is called every KEEP_WARM_EVERY cgroups (setup.ts: the kernel's migration fast mode). */
+/**
+ * Create the job's cgroups. Throws TsmpiError when a required step fails (after undoing what it made).
+ * `keepWarm`, if given, is called every KEEP_WARM_EVERY cgroups (setup.ts: the kernel's migration fast mode).
+ */
 export function applyCgroups(deps: IsolationDeps, plan: IsolationPlan, mode: 'auto' | 'strict', keepWarm?: () => void): AppliedCgroups {
   const out: AppliedCgroups = { notes: [], ioTrusted: plan.ioRules.length > 0 };
   if (plan.mkdirs.length === 0) return out;
