@@ -44,6 +44,7 @@ function startCgroupHeadStart(argv, env, io = {}) {
     const file = `${dir}/cgroup.procs`;
     let fd;
     try {
+      fs.accessSync(file, fs.constants.W_OK); // first: a root cgroup's list can be long, and others' are not ours
       if (!fs.readFileSync(file, 'latin1').split('\n').includes(pid)) continue;
       fd = fs.openSync(file, 'r+');
     } catch {
