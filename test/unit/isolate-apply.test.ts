@@ -64,10 +64,12 @@ describe('the /tmp holder, started before the cgroups are made', () => {
     expect(findJobDirs(h.root)).toEqual([]);
   });
 
-  it("strict: the holder's failure, and nothing left", async () => {
+  it("strict: the holder's failure, and nothing left (not even the batch scratch dir made for it)", async () => {
     const h = host({ layout: 'hybrid', mountNsOk: true });
-    await expect(setupIsolation(req({ mode: 'strict' }), h.deps)).rejects.toThrow(/fake host: no processes/);
+    const scratch = fs.mkdtempSync(`${h.root}/condor-scratch-`);
+    await expect(setupIsolation(req({ mode: 'strict', scratchDir: scratch }), h.deps)).rejects.toThrow(/fake host: no processes/);
     expect(findJobDirs(h.root)).toEqual([]);
+    expect(fs.readdirSync(scratch)).toEqual([]);
   });
 });
 
