@@ -222,6 +222,18 @@ function offIsolation(): Isolation {
 import { sweepStaleJobs } from './janitor.js';
 import { keepEntries, scratchTmpDir } from './keep-visible.js';
 
+/** The cgroup.procs file of our own cgroup: the one the shim already wrote, else the first hierarchy's. */
+function ownProcsFile(deps: IsolationDeps): string | undefined {
+  const shim = cgroupHeadStart();
+  if (shim !== undefined) return shim;
+  try {
+    const own = findHierarchies(deps.readMountinfo(), deps.readSelfCgroup())[0];
+    return own !== undefined ? `${own.ownDir}/cgroup.procs` : undefined;
+  } catch {
+    return undefined; // no /proc: no cgroups either
+  }
+}
+
 /**
  * The first cgroup migration after a quiet spell waits for an RCU grace period (6-15 ms on the 2-CPU test host:
  * the kernel's cgroup_threadgroup_rwsem leaves its fast mode), holding the cgroup mutex, so cgroup mkdirs wait
@@ -233,15 +245,8 @@ import { keepEntries, scratchTmpDir } from './keep-visible.js';
  */
 function startMigrationEarly(deps: IsolationDeps): () => void {
   const write = deps.fs.writeFileAsync;
-  let file: string | undefined;
-  try {
-    const own = cgroupHeadStart() === undefined ? findHierarchies(deps.readMountinfo(), deps.readSelfCgroup())[0] : undefined;
-    file = cgroupHeadStart() ?? (own !== undefined ? `${own.ownDir}/cgroup.procs` : undefined);
-  } catch {
-    // no /proc: no cgroups either
-  }
-  if (file === undefined || write === undefined) return () => undefined;
-  const procs = file;
+  const procs = ownProcsFile(deps);
+  if (procs === undefined || write === undefined) return () => undefined;
   write(procs, String(deps.pid)).catch(() => undefined);
   // The same move again, while we create many cgroups (setupIsolation's applyCgroups, 4 per rank): one every few
   // milliseconds keeps the fast mode on for the holder and the ranks, at a few microseconds each. Were it already
