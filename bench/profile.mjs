@@ -4,8 +4,9 @@
 //
 //   node bench/profile.mjs [CASE ...] [--top N] [--keep] [--bin PATH] [-- EXTRA TSMPIEXEC OPTIONS]
 //   node bench/profile.mjs --read FILE.cpuprofile [--top N]      (summarise a profile taken by hand)
-//   CASE: floor, hello-64, pmi-1024, pmi-256, stdout-null, stdin-pipe (default: the first three). --bin: another
-//   tsmpiexec.js, e.g. build/bench/tsmpiexec/bin/tsmpiexec.js, the copy the last `run.mjs` measured.
+//   CASE: floor, true-256 (rank starts alone), hello-64, pmi-1024, pmi-256, stdout-null, stdin-pipe (default:
+//   floor, hello-64, pmi-1024). --bin: another tsmpiexec.js, e.g. build/bench/tsmpiexec/bin/tsmpiexec.js, the
+//   copy the last `run.mjs` measured.
 //
 // Self time of a function = the sampling intervals whose innermost frame is that function. "(program)" is
 // native code V8 cannot attribute (libuv, syscalls, the C++ side of spawn), "(garbage collector)" is GC,
@@ -20,6 +21,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const B = path.join(ROOT, 'build', 'bench');
 const CASES = {
   floor: { args: ['-n', '1', '/bin/true'] },
+  'true-256': { args: ['-n', '256', '/bin/true'] },
   'hello-64': { args: ['-n', '64', path.join(B, 'hello')] },
   'pmi-256': { args: ['-n', '256', path.join(B, 'pmi_exchange')] },
   'pmi-1024': { args: ['-n', '1024', path.join(B, 'pmi_exchange')] },
