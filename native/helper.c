@@ -13,6 +13,13 @@
  *       Die with the parent (pdeathsig), make a private mount namespace with a tmpfs on /tmp (or DIR bound
  *       there) and one on /dev/shm, bind each host entry PATH back over them, print "ready" and wait.
  *
+ *   tsmpiexec-helper pipe-size BYTES
+ *       If our stdout is a pipe smaller than BYTES, grow it to BYTES (F_SETPIPE_SZ), then report the size it
+ *       has on stderr ("pipe-size N"). The launcher runs this on its own stdout or stderr once a pipe there
+ *       fills (src/io/pipe-size.ts): a 64 KiB pipe to `| tee` or to ssh halves output throughput. Exit 1 when the
+ *       size cannot be set (an unprivileged user over fs/pipe-max-size or the per-user pipe quota); 0 otherwise,
+ *       also when stdout is not a pipe.
+ *
  * Exit codes follow the shell recipe: 126 for a step that failed before exec, 127 for a missing program.
  */
 #define _GNU_SOURCE
@@ -400,14 +407,31 @@ malformed:
   return 2;
 }
 
+static int cmd_pipe_size(int argc, char **argv) {
+  char *end = NULL;
+  long want = argc == 1 ? strtol(argv[0], &end, 10) : -1;
+  if (argc != 1 || *end != '\0' || want <= 0 || want > (1L << 30)) {
+    fprintf(stderr, "tsmpiexec-helper: pipe-size: usage: pipe-size BYTES (1 to 1073741824)\n");
+    return 2;
+  }
+  struct stat st;
+  if (fstat(1, &st) != 0 || !S_ISFIFO(st.st_mode)) return 0;
+  int have = fcntl(1, F_GETPIPE_SZ);
+  if (have < 0) die(1, "tsmpiexec-helper: pipe-size: F_GETPIPE_SZ");
+  if (have < want && fcntl(1, F_SETPIPE_SZ, (int)want) < 0) die(1, "tsmpiexec-helper: pipe-size: F_SETPIPE_SZ %ld", want);
+  fprintf(stderr, "pipe-size %d\n", fcntl(1, F_GETPIPE_SZ));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "exec") == 0) return cmd_exec(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "holder") == 0) return cmd_holder(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "batch") == 0) return cmd_batch(argc - 2, argv + 2);
+  if (argc >= 2 && strcmp(argv[1], "pipe-size") == 0) return cmd_pipe_size(argc - 2, argv + 2);
   if (argc == 2 && strcmp(argv[1], "version") == 0) {
     puts("tsmpiexec-helper " HELPER_PROTOCOL);
     return 0;
   }
-  fprintf(stderr, "usage: tsmpiexec-helper version | exec [--join FILE]... [--mntns PATH] [--label TEXT] -- PROGRAM ARGS... | holder --data OPTS --tmp-name NAME --shm-name NAME [--tmp-source DIR] [--keep PATH]...\n");
+  fprintf(stderr, "usage: tsmpiexec-helper version | exec [--join FILE]... [--mntns PATH] [--label TEXT] -- PROGRAM ARGS... | holder --data OPTS --tmp-name NAME --shm-name NAME [--tmp-source DIR] [--keep PATH]... | pipe-size BYTES\n");
   return 2;
 }

@@ -155,4 +155,42 @@ describe('the native helper', () => {
       expect(alive, `holder ${pid} outlived its parent`).toBe(false);
     });
   });
+  describe.runIf(built)('pipe-size', () => {
+    // sh makes a real pipe (Node's own child pipes are socketpairs); `cat` drains it after the helper exits
+    const through = (cmd: string): { code: number | null; stderr: string } => {
+      const r = spawnSync('sh', ['-c', `${cmd} | cat >/dev/null`], { encoding: 'utf8', timeout: 10_000 });
+      return { code: r.status, stderr: r.stderr };
+    };
+
+    it('grows the pipe on its stdout and says to what size', () => {
+      const r = through(`"${HELPER}" pipe-size 1048576`);
+      expect(r.stderr).toBe('pipe-size 1048576\n');
+      expect(r.code).toBe(0);
+    });
+
+    it('never shrinks a pipe', () => {
+      const r = through(`"${HELPER}" pipe-size 4096`);
+      expect(r.stderr).toBe('pipe-size 65536\n');
+    });
+
+    it('leaves anything but a pipe alone, quietly', () => {
+      const r = helper(['pipe-size', '1048576']);
+      expect(r).toEqual({ code: 0, stdout: '', stderr: '' });
+    });
+
+    it('refuses bad usage with exit 2 and one line', () => {
+      for (const args of [['pipe-size'], ['pipe-size', 'x'], ['pipe-size', '0'], ['pipe-size', '1', '2']]) {
+        const r = helper(args);
+        expect(r.code, args.join(' ')).toBe(2);
+        expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      }
+    });
+
+    it.runIf(isRoot)('fails with exit 1 and one line where the kernel refuses (a user over fs/pipe-max-size)', () => {
+      const max = Number(fs.readFileSync('/proc/sys/fs/pipe-max-size', 'utf8'));
+      const r = through(`setpriv --reuid=65534 --regid=65534 --clear-groups "${HELPER}" pipe-size ${max * 2}`);
+      expect(r.code).toBe(0); // the pipeline's status is cat's
+      expect(r.stderr).toBe(`tsmpiexec-helper: pipe-size: F_SETPIPE_SZ ${max * 2}: Operation not permitted\n`);
+    });
+  });
 });
