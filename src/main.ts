@@ -8,6 +8,7 @@ import { formatError, isTsmpiError } from './util/errors.js';
 import { EXIT } from './run/exit-status.js';
 import { packageVersion } from './util/package-root.js';
 import { fdSink, type Sink } from './io/sink.js';
+import { growPipe } from './io/pipe-size.js';
 import { colourWanted, loadPaints, paintError } from './report/style.js';
 import type { Job } from './run/job.js';
 import type { Ui } from './run/run-job.js';
@@ -46,8 +47,8 @@ export async function main(argv: string[]): Promise<number> {
     if (stream === 'stdout' && (code === 'EPIPE' || code === 'ECONNRESET')) currentJob?.stdoutClosed();
     else if (code !== 'EPIPE') currentJob?.outputFailed(stream, code ?? e.message);
   };
-  const out = fdSink(1, (e) => outputError('stdout', e));
-  const err = fdSink(2, (e) => outputError('stderr', e));
+  const out = fdSink(1, (e) => outputError('stdout', e), growPipe);
+  const err = fdSink(2, (e) => outputError('stderr', e), growPipe);
   let ui: Ui | undefined;
   const paints = async (): Promise<Ui> =>
     (ui ??= await loadPaints({ stdout: colourWanted(out.isTTY, process.env), stderr: colourWanted(err.isTTY, process.env) }));

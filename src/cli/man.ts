@@ -135,7 +135,7 @@ function environmentSection(): string[] {
   out.push(
     ...tagged(
       '\\fBTSMPIEXEC_NATIVE\\fR',
-      'Set to 0 to not use the optional native helper (dist/native/tsmpiexec-helper, built by make build when a C compiler is present): isolation then joins cgroups and the private /tmp through sh, nsenter, setpriv, unshare and mount, as it does where the helper was not built. The jobs are the same, their start is slower.',
+      'Set to 0 to not use the optional native helper (dist/native/tsmpiexec-helper, built by make build when a C compiler is present): isolation then joins cgroups and the private /tmp through sh, nsenter, setpriv, unshare and mount, as it does where the helper was not built. The jobs are the same, their start is slower, and a pipe that the output of tsmpiexec goes into keeps its size (the helper grows it to 1 MiB once it fills, which speeds up output into | tee and the like).',
     ),
     ...tagged(
       '\\fBTSMPIEXEC_HEAD_START\\fR',

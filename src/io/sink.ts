@@ -26,6 +26,8 @@ class StreamSink implements Sink {
     readonly isTTY: boolean,
     private readonly owned: boolean,
     private readonly onFail: (e: Error) => void,
+    /** called once, the first time a write has to queue (the OS buffer behind the stream is full) */
+    private onFirstFull?: () => void,
   ) {
     stream.on('error', (e: Error) => {
       if (!this.failed) {
@@ -43,7 +45,14 @@ class StreamSink implements Sink {
   }
   write(data: Buffer): boolean {
     if (this.failed) return true;
-    return this.stream.write(data);
+    const ok = this.stream.write(data);
+    // a socket's write that completed at once has left nothing queued; what stays queued waits for the reader
+    if (this.onFirstFull && this.stream.writableLength > 0) {
+      const f = this.onFirstFull;
+      this.onFirstFull = undefined;
+      f();
+    }
+    return ok;
   }
   onDrain(fn: () => void): void {
     if (this.failed || !this.stream.writableNeedDrain) fn();
@@ -79,15 +88,19 @@ class StreamSink implements Sink {
  */
 export const FD_SINK_HIGH_WATER = 8 << 20;
 
-/** A sink on an inherited fd (1 or 2). */
-export function fdSink(fd: number, onFail: (e: Error) => void): Sink {
+/**
+ * A sink on an inherited fd (1 or 2). `onPipeFull(fd)` is called once when the fd is a pipe and a write first
+ * finds it full (the caller may grow the pipe: io/pipe-size.ts).
+ */
+export function fdSink(fd: number, onFail: (e: Error) => void, onPipeFull?: (fd: number) => void): Sink {
   if (tty.isatty(fd)) {
     return new StreamSink(new tty.WriteStream(fd), true, false, onFail);
   }
   const st = fs.fstatSync(fd);
   if (st.isFIFO() || st.isSocket()) {
     const sock = new net.Socket({ fd, readable: false, writable: true });
-    return new StreamSink(sock, false, false, onFail);
+    const full = onPipeFull && st.isFIFO() ? () => onPipeFull(fd) : undefined;
+    return new StreamSink(sock, false, false, onFail, full);
   }
   const ws = fs.createWriteStream('', { fd, autoClose: false, highWaterMark: FD_SINK_HIGH_WATER });
   return new StreamSink(ws, false, false, onFail);

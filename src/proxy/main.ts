@@ -11,6 +11,7 @@ import { decodeLaunches } from '../run/assign.js';
 import type { PmiUpstream } from '../pmi/types.js';
 import { fdSource } from '../io/stdin.js';
 import { fdSink } from '../io/sink.js';
+import { growPipe } from '../io/pipe-size.js';
 
 /** Unacknowledged output bytes in flight before the proxy pauses its ranks. */
 const OUTPUT_WINDOW = 8 << 20;
@@ -35,7 +36,7 @@ function wellFormed(m: unknown): m is ToProxy {
 
 export async function proxyMain(): Promise<number> {
   const input = fdSource(0);
-  const out = fdSink(1, () => shutdown(1));
+  const out = fdSink(1, () => shutdown(1), growPipe);
   if (!input) return 1;
   let proxy: IsolatedProxy | undefined;
   let unacked = 0;
