@@ -260,7 +260,7 @@ function capture(stream) {
 }
 
 /**
- * Runs argv once in its own process group. stdout: 'capture' | 'null' | {file}. stdinCmd: a shell command
+ * Runs argv once in its own process group. stdout: 'capture' | 'null' | 'pipe-cat' | {file}. stdinCmd: a shell command
  * whose output is piped into argv (then the measured process is `sh -c 'CMD | exec argv'`). Wall time is
  * spawn → exit of the spawned process; output EOF is awaited after that (not timed).
  */
@@ -273,19 +273,21 @@ function runOnce({ argv, stdout = 'capture', stdinCmd, stdinFile, timeoutMs, ran
     else if (stdout?.file) outFd = fs.openSync(stdout.file, 'w', 0o600);
     if (stdinFile) inFd = fs.openSync(stdinFile, 'r');
     if (stdinCmd) cmd = ['/bin/sh', '-c', `${stdinCmd} | exec "$@"`, 'sh', ...argv];
+    // a real pipe (Node's own child pipes are socketpairs); pipefail: the status is the launcher's
+    else if (stdout === 'pipe-cat') cmd = ['/bin/bash', '-c', 'set -o pipefail; "$@" | cat >/dev/null', 'bash', ...argv];
     const env = { ...process.env, [MARKER_VAR]: MARKER };
     const t0 = process.hrtime.bigint();
     const child = spawn(cmd[0], cmd.slice(1), {
       env,
       cwd: OUTDIR,
       detached: true,
-      stdio: [inFd ?? 'ignore', outFd ?? 'pipe', 'pipe'],
+      stdio: [inFd ?? 'ignore', outFd ?? (stdout === 'pipe-cat' ? 'ignore' : 'pipe'), 'pipe'],
     });
     if (outFd !== undefined) fs.closeSync(outFd);
     if (inFd !== undefined) fs.closeSync(inFd);
     const outText = child.stdout ? capture(child.stdout) : () => ({ text: '', total: 0 });
     const errText = capture(child.stderr);
-    const mem = !stdinCmd && child.pid ? memPoller(child.pid, argv, rankComm ?? '') : undefined;
+    const mem = !stdinCmd && stdout !== 'pipe-cat' && child.pid ? memPoller(child.pid, argv, rankComm ?? '') : undefined;
     let ms;
     let timedOut = false;
     let exit = { code: null, signal: null };
@@ -426,6 +428,14 @@ function scenarios(bin, tmp) {
       return checkWriters(r) ?? (size === STDOUT_RANKS * STDOUT_MIB * MIB ? null : `output file has ${size} bytes`);
     },
     cleanup: () => fs.rmSync(outFile, { force: true }),
+  });
+  list.push({
+    id: 'stdout-pipe',
+    title: `stdout: ${STDOUT_RANKS} × ${STDOUT_MIB} MiB → a pipe into cat (information)`,
+    target: { kind: 'none', text: '(information)' },
+    bytes: STDOUT_RANKS * STDOUT_MIB * MIB,
+    run: (L) => ({ argv: [...L, '-n', String(STDOUT_RANKS), bin.writer, String(STDOUT_MIB)], stdout: 'pipe-cat', rankComm: 'writer' }),
+    check: checkWriters,
   });
   const checkReader = (r) =>
     r.stdout.text.trim() === `reader read ${STDIN_BYTES}` ? null : `expected "reader read ${STDIN_BYTES}", got "${r.stdout.text.trim().slice(0, 100)}"`;
