@@ -83,11 +83,15 @@ export class FrameDecoder {
     return out;
   }
 
+  /** The first buffer, made at least n bytes long by joining only the chunks that n spans. */
   private peek(n: number): Buffer {
     if ((this.bufs[0]?.length ?? 0) >= n) return this.bufs[0] as Buffer;
-    const all = Buffer.concat(this.bufs, this.len);
-    this.bufs = [all];
-    return all;
+    let k = 0;
+    let have = 0;
+    while (have < n) have += (this.bufs[k++] as Buffer).length;
+    const joined = Buffer.concat(this.bufs.slice(0, k), have);
+    this.bufs.splice(0, k, joined);
+    return joined;
   }
 
   private take(n: number): Buffer {
@@ -114,16 +118,16 @@ function decodeBody(b: Buffer): Frame {
     if (b.length < 6) throw new FrameError('short output frame');
     const s = b.readUInt8(5);
     if (s !== 1 && s !== 2) throw new FrameError(`bad stream ${s}`);
-    // copy: the decoder's buffer is reused
-    return { kind: 'output', rank: b.readUInt32BE(1), stream: s === 1 ? 'stdout' : 'stderr', data: Buffer.from(b.subarray(6)) };
+    // no copy: the chunks a decoder is given are never written again (Node hands out a fresh buffer per read)
+    return { kind: 'output', rank: b.readUInt32BE(1), stream: s === 1 ? 'stdout' : 'stderr', data: b.subarray(6) };
   }
   if (kind === FRAME.STDIN) {
     if (b.length < 5) throw new FrameError('short stdin frame');
-    return { kind: 'stdin', rank: b.readUInt32BE(1), data: Buffer.from(b.subarray(5)) };
+    return { kind: 'stdin', rank: b.readUInt32BE(1), data: b.subarray(5) };
   }
   if (kind === FRAME.ROUTED) {
     if (b.length < 10) throw new FrameError('short routed frame');
-    const raw = Buffer.from(b.subarray(5));
+    const raw = b.subarray(5);
     if (raw.readUInt32BE(0) !== raw.length - 4) throw new FrameError('bad routed frame');
     return { kind: 'routed', index: b.readUInt32BE(1), raw };
   }
