@@ -59,7 +59,7 @@ export interface OptionDef {
 }
 
 /** The man page's date: fixed so the generated page is reproducible. Bump it when the table changes. */
-export const MAN_DATE = '2026-11-21';
+export const MAN_DATE = '2026-12-03';
 
 const TABLE = [
   // ── placement ─────────────────────────────────────────────────────────────────────────────────
@@ -97,6 +97,23 @@ const TABLE = [
     origin: 'mpi', dashes: 1,
     help: 'read the MPMD segments from FILE',
     man: 'Read the program segments from FILE instead of the command line: each line holds one segment\'s options, program and arguments, as it would be written between colons. Words are split like a shell does (quotes are respected, nothing is expanded); a backslash at the end of a line continues it; # starts a comment. Global options may appear on the command line or in the file; no program may follow -configfile on the command line.',
+  },
+  {
+    name: 'bind-to', aliases: ['bind'], group: 'placement', scope: 'global', arity: 1, valueName: 'WHAT', valueKind: 'text',
+    origin: 'hydra', dashes: 1,
+    help: 'bind ranks: core, none, socket, user:0,1...',
+    man: 'Confine each rank to CPUs of its host, in the rank\'s own process before it starts, so its threads and children stay there. WHAT is none, hwthread, core, socket or numa, optionally with a count (core:2 gives each rank two cores), or user:LIST with one CPU number per local rank (user:1,0; user:0+1,2+3 gives a rank several). CPUs outside the launcher\'s own affinity (taskset, a batch system\'s binding, a cpuset) are never used. Without -bind-to each rank gets a core of its own when the host\'s ranks fit its usable cores, and nothing is bound when they do not (oversubscription). Needs the native helper or taskset; without either the job runs unbound and says so in one line.',
+  },
+  {
+    name: 'map-by', aliases: [], group: 'placement', scope: 'global', arity: 1, valueName: 'OBJECT', valueKind: 'text',
+    origin: 'hydra', dashes: 1,
+    help: 'CPU order: core, socket, numa, ppr:N:OBJ',
+    man: 'The order in which a host\'s CPUs are handed to its local ranks when binding: core and hwthread fill one core (or hardware thread) after the other; socket and numa go round-robin over the packages or NUMA nodes, so consecutive ranks land on different ones; ppr:N:OBJECT puts N consecutive local ranks on each OBJECT before moving on. It does not change which host a rank runs on (see -hosts and -ppn).',
+  },
+  {
+    name: 'report-bindings', aliases: [], group: 'placement', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,
+    help: 'print each rank\'s CPUs on stderr',
+    man: 'Print one line per rank on stderr with its host, rank number and the CPUs it is bound to (or "not bound"). With --dry-run --json the binding of each rank on this host is part of the plan.',
   },
   // ── launch ────────────────────────────────────────────────────────────────────────────────────
   {

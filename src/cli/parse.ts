@@ -8,6 +8,7 @@ import { splitArgs, swallowedProgramHint, unknownOptionError, type OptionUse, ty
 import { parseHostList } from './hostlist.js';
 import { ShellWordsError, splitShellWords } from './shell-words.js';
 import { configLines } from './configfile.js';
+import { parseBindTo, parseMapBy } from '../binding/policy.js';
 import {
   badValue,
   checkEnvName,
@@ -169,6 +170,15 @@ const INTERPRET: { [K in OptionName]: Interpret } = {
   'pmi-port': (t) => {
     t.job.pmiTransport = 'tcp';
   },
+  'bind-to': (t, [v = ''], label) => {
+    t.job.bindTo = parseBindTo(v, label);
+  },
+  'map-by': (t, [v = ''], label) => {
+    t.job.mapBy = parseMapBy(v, label);
+  },
+  'report-bindings': (t) => {
+    t.job.reportBindings = true;
+  },
   isolate: (t, [v = ''], label) => {
     t.job.isolate = parseChoice(v, label, ISOLATE_MODES);
   },
@@ -248,6 +258,8 @@ function newJob(): JobRequest {
     noTree: false,
     pmiTransport: 'fd',
     isolate: 'auto',
+    bindTo: { kind: 'default' },
+    reportBindings: false,
     report: false,
     timing: false,
   };

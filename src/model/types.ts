@@ -1,5 +1,6 @@
 // The shared vocabulary of tsmpiexec: plain data types only, no behaviour, no I/O.
 // Every stage of the pipeline (cli → hosts → placement → run → report) speaks these.
+import type { BindPolicy, MapPolicy } from '../binding/policy.js';
 
 /** How a segment's or the job's environment is passed to ranks (Hydra's -genvall/-genvnone/-genvlist). */
 export type EnvPolicy =
@@ -88,6 +89,12 @@ export interface JobRequest {
   isolate: 'auto' | 'strict' | 'off';
   memPerRankBytes?: number;
   pidsPerRank?: number;
+  /** -bind-to (default: a core per rank when they fit). */
+  bindTo: BindPolicy;
+  /** -map-by: the order a host's CPUs are handed out in. */
+  mapBy?: MapPolicy;
+  /** --report-bindings */
+  reportBindings: boolean;
   /** Print the usage table at the end (stderr). */
   report: boolean;
   /** Write the usage report as JSON to this file. */

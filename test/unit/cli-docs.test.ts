@@ -47,6 +47,9 @@ const FOREIGN: Record<string, string> = {
 
 /** A value each option accepts, so every table entry is proved to parse (a new option needs one here). */
 const SAMPLE: Record<string, string[]> = {
+  'bind-to': ['core:2'],
+  'map-by': ['ppr:1:socket'],
+  'report-bindings': [],
   n: ['2'],
   hosts: ['a,b:2'],
   f: ['hosts.txt'],

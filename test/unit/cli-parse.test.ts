@@ -41,6 +41,8 @@ function expected(segments: Segment[], more: Partial<JobRequest> = {}): JobReque
     noTree: false,
     pmiTransport: 'fd',
     isolate: 'auto',
+    bindTo: { kind: 'default' },
+    reportBindings: false,
     report: false,
     timing: false,
     ...more,
