@@ -6,9 +6,10 @@
  * as the job's owner with the owner's rights, like the shell recipe it replaces.
  *
  *   tsmpiexec-helper version
- *   tsmpiexec-helper exec [--join FILE]... [--mntns PATH] [--label TEXT] -- PROGRAM ARGS...
+ *   tsmpiexec-helper exec [--join FILE]... [--mntns PATH] [--cpus LIST] [--label TEXT] -- PROGRAM ARGS...
  *       Write our own pid into each cgroup.procs FILE (before exec, so not even the program's first fork can
- *       escape), enter the mount namespace at PATH keeping the current directory, then exec PROGRAM.
+ *       escape), enter the mount namespace at PATH keeping the current directory, bind to the CPUs of LIST
+ *       ("0-3,8", after joining: a cpuset cgroup resets the affinity of a task that joins it), then exec PROGRAM.
  *   tsmpiexec-helper holder --data OPTS --tmp-name NAME --shm-name NAME [--tmp-source DIR] [--keep PATH]...
  *       Die with the parent (pdeathsig), make a private mount namespace with a tmpfs on /tmp (or DIR bound
  *       there) and one on /dev/shm, bind each host entry PATH back over them, print "ready" and wait.
@@ -37,7 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define HELPER_PROTOCOL "1"
+#define HELPER_PROTOCOL "2"
 #define MAX_LIST 64
 
 /* One line on stderr, "MESSAGE: strerror(errno)", and exit. */
@@ -82,7 +83,31 @@ static int join_cgroup(const char *procs) {
 static volatile int child_exec_errno;
 static int in_batch_child;
 
+/* "0-3,8" → set; -1 for anything else. */
+static int parse_cpus(const char *text, cpu_set_t *set) {
+  CPU_ZERO(set);
+  const char *p = text;
+  if (*p == '\0') return -1;
+  while (*p != '\0') {
+    char *end;
+    long a = strtol(p, &end, 10);
+    if (end == p || a < 0 || a >= CPU_SETSIZE) return -1;
+    long b = a;
+    if (*end == '-') {
+      p = end + 1;
+      b = strtol(p, &end, 10);
+      if (end == p || b < a || b >= CPU_SETSIZE) return -1;
+    }
+    for (long c = a; c <= b; c++) CPU_SET((int)c, set);
+    if (*end == ',') end++;
+    else if (*end != '\0') return -1;
+    p = end;
+  }
+  return 0;
+}
+
 static int cmd_exec(int argc, char **argv) {
+  const char *cpus = NULL;
   const char *join[MAX_LIST];
   int njoin = 0;
   const char *mntns = NULL;
@@ -106,6 +131,7 @@ static int cmd_exec(int argc, char **argv) {
     }
     else if (strcmp(argv[i], "--mntns") == 0) mntns = argv[++i];
     else if (strcmp(argv[i], "--label") == 0) label = argv[++i];
+    else if (strcmp(argv[i], "--cpus") == 0) cpus = argv[++i];
     else {
       fprintf(stderr, "tsmpiexec-helper: exec: unknown option %s\n", argv[i]);
       return 2;
@@ -128,6 +154,11 @@ static int cmd_exec(int argc, char **argv) {
       if (fchdir(cwd) < 0) die(126, "tsmpiexec: %s cannot keep its working directory", label);
       close(cwd);
     }
+  }
+  if (cpus != NULL) {
+    cpu_set_t set;
+    if (parse_cpus(cpus, &set) < 0) die(126, "tsmpiexec: %s: bad CPU list %s", label, cpus);
+    if (sched_setaffinity(0, sizeof set, &set) < 0) die(126, "tsmpiexec: %s cannot be bound to CPUs %s", label, cpus);
   }
   execvp(argv[i], &argv[i]);
   if (in_batch_child) {

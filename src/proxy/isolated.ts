@@ -10,6 +10,9 @@ import { HostProxy, type HostProxyOptions } from './host-proxy.js';
 import type { RankLaunch } from './rank-process.js';
 import type { PmiGroupInfo } from '../pmi/types.js';
 import { isTsmpiError } from '../util/errors.js';
+import type { BindingSpec } from '../binding/policy.js';
+import { hostBinding, type HostBinding } from '../binding/host.js';
+import { innerArgv, outerArgv } from '../binding/apply.js';
 
 export interface ContainmentOptions {
   mode: IsolationMode;
@@ -17,6 +20,8 @@ export interface ContainmentOptions {
   memPerRankBytes?: number;
   pidsPerRank?: number;
   inBatch: boolean;
+  /** Where the ranks run on this host's CPUs; undefined: not bound. */
+  binding?: BindingSpec;
   /** One line for the user (fallback notices, cleanup leftovers). */
   notice(line: string): void;
   /** Strict mode could not be satisfied, or setup failed: the proxy did not start. */
@@ -39,6 +44,7 @@ export class IsolatedProxy {
   private setupDone: Promise<void> | undefined;
   /** Launches of spawned ranks, for the usage report. */
   private readonly added: RankLaunch[] = [];
+  private binding: HostBinding | undefined;
 
   constructor(
     private readonly o: HostProxyOptions,
@@ -71,6 +77,20 @@ export class IsolatedProxy {
     }
     const iso = this.iso;
     if (iso.notice) c.notice(iso.notice);
+    if (c.binding) {
+      try {
+        this.binding = hostBinding(c.binding, o.host, o.launches.map((l) => l.rank), process.env);
+      } catch (e) {
+        c.notice(`binding not applied on ${o.host}: ${(e as Error).message}`);
+      }
+      if (this.binding?.error !== undefined) {
+        c.failed(this.binding.error);
+        await iso.cleanup().catch(() => undefined);
+        this.iso = undefined;
+        return;
+      }
+      for (const line of this.binding?.lines ?? []) c.notice(line);
+    }
     const launches = o.launches.map((l) => this.contained(iso, l));
     const events = {
       ...o.events,
@@ -85,7 +105,9 @@ export class IsolatedProxy {
 
   /** The launch through the isolation's pre-exec wrapper (joins the rank's cgroups and private /tmp). */
   private contained(iso: Isolation, l: RankLaunch): RankLaunch {
-    const argv = iso.wrap(l.rank, [l.file, ...l.args]);
+    const b = this.binding;
+    const cpus = b?.cpus.get(l.rank);
+    const argv = b ? outerArgv(b.binder, cpus, iso.wrap(l.rank, innerArgv(b.binder, cpus, [l.file, ...l.args])), `rank ${String(l.rank)}`) : iso.wrap(l.rank, [l.file, ...l.args]);
     return { ...l, file: argv[0] ?? l.file, args: argv.slice(1), env: { ...l.env, ...iso.env(l.rank) } };
   }
 

@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import type { Cause, HostUsage, JobOutcome, JobPlan, JobRequest, PhaseTimes, RankOutcome, RankTimes } from '../model/types.js';
 import type { PmiState } from '../proxy/host-proxy.js';
 import { IsolatedProxy, inBatchJob } from '../proxy/isolated.js';
+import type { BindingSpec } from '../binding/policy.js';
 import { podPrefix, podProxy } from './pod-proxy.js';
 import type { ProxyEvents, ProxyHandle } from './proxy-handle.js';
 import type { PmiGroupInfo, SpawnRequest, SpawnResult } from '../pmi/types.js';
@@ -29,6 +30,8 @@ export interface ContainmentSpec {
   memPerRankBytes?: number;
   pidsPerRank?: number;
   inBatch: boolean;
+  /** -bind-to / -map-by: each proxy binds its ranks from its own host's topology (src/binding). */
+  binding?: BindingSpec;
 }
 
 /** Everything needed to start one host's proxy, in-process or remote. */
@@ -250,6 +253,7 @@ export class Job {
           memPerRankBytes: this.req.memPerRankBytes,
           pidsPerRank: this.req.pidsPerRank,
           inBatch: inBatchJob(this.deps.env),
+          binding: { bind: this.req.bindTo, ...(this.req.mapBy ? { map: this.req.mapBy } : {}), report: this.req.reportBindings, verbose: this.req.verbose },
         },
         index: i,
         host: p.host,

@@ -1,0 +1,97 @@
+// -bind-to on this host, read back from each rank's own /proc/self/status (Cpus_allowed_list), with the native
+// helper and without it (taskset), with isolation and with --isolate off; an MPICH program runs bound.
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FIX, killLive, leftovers, runTsmpiexec, type RunResult } from '../helpers/run.js';
+import { usableCpus } from '../../src/topology/read.js';
+import { formatCpuList } from '../../src/topology/cpulist.js';
+
+let lastMarker: string | undefined;
+async function run(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+  const r = await runTsmpiexec(args, { env });
+  lastMarker = r.marker;
+  return r;
+}
+const SHOW = ['sh', '-c', 'grep Cpus_allowed_list /proc/self/status'];
+const usable = usableCpus() ?? [];
+const two = usable.length === 2 ? usable : undefined;
+
+/** rank → its Cpus_allowed_list, from -l output. */
+function allowed(r: RunResult): Record<number, string> {
+  const out: Record<number, string> = {};
+  for (const m of r.stdout.matchAll(/^\[([0-9]+)\] Cpus_allowed_list:\s*(\S+)$/gm)) out[Number(m[1])] = m[2] ?? '';
+  return out;
+}
+
+beforeAll(() => {
+  if (!fs.existsSync('dist/main.js')) throw new Error('dist/main.js is missing: run `make build` first');
+});
+afterEach(async () => {
+  killLive();
+  if (lastMarker) {
+    const left = await leftovers(lastMarker);
+    lastMarker = undefined;
+    expect(left, 'processes of the job left behind').toEqual([]);
+  }
+});
+
+const MODES: Array<[string, Record<string, string>]> = [
+  ['native helper', {}],
+  ['taskset (TSMPIEXEC_NATIVE=0)', { TSMPIEXEC_NATIVE: '0' }],
+];
+
+describe.skipIf(two === undefined)('binding on a 2-CPU host', () => {
+  const [a = 0, b = 1] = two ?? [];
+  const all = formatCpuList(usable);
+  for (const [mode, env] of MODES) {
+    for (const iso of [[], ['--isolate', 'off']]) {
+      const where = `${mode}${iso.length ? ', --isolate off' : ''}`;
+      it(`-n 2 -bind-to core: one CPU each (${where})`, async () => {
+        const r = await run([...iso, '-l', '-n', '2', '-bind-to', 'core', ...SHOW], env);
+        expect(r.code).toBe(0);
+        expect(allowed(r)).toEqual({ 0: String(a), 1: String(b) });
+      });
+      it(`-bind-to user:1,0 reverses (${where})`, async () => {
+        const r = await run([...iso, '-l', '-n', '2', '--bind-to', `user:${b},${a}`, ...SHOW], env);
+        expect(allowed(r)).toEqual({ 0: String(b), 1: String(a) });
+      });
+    }
+    it(`the default binds at -n 2 and not at -n 4; -bind-to none never (${mode})`, async () => {
+      expect(allowed(await run(['-l', '-n', '2', ...SHOW], env))).toEqual({ 0: String(a), 1: String(b) });
+      expect(allowed(await run(['-l', '-n', '4', ...SHOW], env))).toEqual({ 0: all, 1: all, 2: all, 3: all });
+      expect(allowed(await run(['-l', '-n', '2', '-bind-to', 'none', ...SHOW], env))).toEqual({ 0: all, 1: all });
+    });
+  }
+
+  it('--report-bindings and --verbose say what ran', async () => {
+    const r = await run(['--report-bindings', '--verbose', '-n', '2', 'true']);
+    expect(r.stderr).toContain(`binding: one core per rank (2 ranks, 2 usable cores) on ${os.hostname()}`);
+    expect(r.stderr).toContain(`rank 0 on ${os.hostname()}: CPUs ${a}`);
+    expect(r.stderr).toContain(`rank 1 on ${os.hostname()}: CPUs ${b}`);
+    const o = await run(['--report-bindings', '--verbose', '-n', '4', 'true']);
+    expect(o.stderr).toContain('binding: none, 4 ranks oversubscribe 2 usable cores');
+    expect(o.stderr).toContain(`rank 3 on ${os.hostname()}: not bound`);
+  });
+
+  it('an MPICH program runs bound', async () => {
+    const hello = path.join(FIX, 'hello');
+    if (!fs.existsSync(hello)) throw new Error(`MPI fixtures are missing in ${FIX}`);
+    const r = await run(['-l', '-n', '2', '-bind-to', 'core', 'sh', '-c', `grep Cpus_allowed_list /proc/self/status; exec ${hello}`]);
+    expect(r.code).toBe(0);
+    expect(allowed(r)).toEqual({ 0: String(a), 1: String(b) });
+    expect(r.stdout).toContain('hello from rank 1 of 2');
+  });
+});
+
+describe('bad values: one line, exit 2, nothing started', () => {
+  for (const v of [['-bind-to', 'bogus'], ['-bind-to', 'core:0'], ['-map-by', 'slot'], ['--bind-to', 'user:1,,0']]) {
+    it(v.join(' '), async () => {
+      const r = await run([...v, '-n', '1', ...SHOW]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.split('\n')[0]).toMatch(/^tsmpiexec: -(-)?(bind-to|map-by) /);
+    });
+  }
+});
