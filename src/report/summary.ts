@@ -91,7 +91,11 @@ export function placementTable(plan: JobPlan, bold: (s: string) => string = (s) 
   return lines.join('\n') + '\n';
 }
 
-export function placementJson(plan: JobPlan): string {
+/**
+ * `bindings`: CPU list by rank for the ranks of this host ("0-1", or null: not bound); ranks of other hosts are
+ * bound by their own proxy from their own topology and have no entry.
+ */
+export function placementJson(plan: JobPlan, bindings?: ReadonlyMap<number, string | null>): string {
   return (
     JSON.stringify(
       {
@@ -101,7 +105,15 @@ export function placementJson(plan: JobPlan): string {
         hostSource: plan.hostSource,
         processMapping: plan.processMapping,
         hosts: plan.proxies.map((p) => ({ host: p.host, ranks: p.ranks })),
-        ranks: plan.ranks.map((r) => ({ rank: r.rank, host: r.host, localRank: r.localRank, segment: r.segment, program: r.program, args: r.args })),
+        ranks: plan.ranks.map((r) => ({
+          rank: r.rank,
+          host: r.host,
+          localRank: r.localRank,
+          segment: r.segment,
+          program: r.program,
+          args: r.args,
+          ...(bindings?.has(r.rank) ? { cpus: bindings.get(r.rank) ?? null } : {}),
+        })),
       },
       null,
       2,

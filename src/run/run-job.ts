@@ -16,7 +16,7 @@ import { failureSummary, placementJson, placementTable } from '../report/summary
 import { usageJson, usageTable } from '../report/usage.js';
 import type { Paint } from '../report/style.js';
 import { NO_PROGRESS, startProgress, wantProgress } from '../report/progress.js';
-import type { JobRequest } from '../model/types.js';
+import type { JobPlan, JobRequest } from '../model/types.js';
 import { msSinceStart } from '../util/clock.js';
 
 /** The styles of our stdout and stderr (plain unless a TTY or FORCE_COLOR: see report/style.ts). */
@@ -58,6 +58,23 @@ function writeReport(err: Sink, ui: Ui, path: string, what: string, text: string
   }
 }
 
+/** The binding this host's ranks would get (--dry-run --json); loaded only then. */
+async function dryRunBindings(req: JobRequest, plan: JobPlan): Promise<Map<number, string | null>> {
+  const [{ localBinding }, { readTopology, usableCpus }, { formatCpuList }] = await Promise.all([
+    import('../binding/cpus.js'),
+    import('../topology/read.js'),
+    import('../topology/cpulist.js'),
+  ]);
+  const out = new Map<number, string | null>();
+  const names = localNames();
+  for (const p of plan.proxies) {
+    if (!isLocalHost(p.host, names)) continue;
+    const b = localBinding({ topology: readTopology(process.env), usable: usableCpus(), localRanks: p.ranks.length, bind: req.bindTo, ...(req.mapBy ? { map: req.mapBy } : {}) });
+    p.ranks.forEach((rank, i) => out.set(rank, b.kind === 'bound' ? formatCpuList(b.cpus[i] ?? []) : null));
+  }
+  return out;
+}
+
 /** `started` hands the caller the Job (main's stdout sink was made before it and reports a vanished reader). */
 export async function runJob(req: JobRequest, out: Sink, err: Sink, ui: Ui, before: Before, started: (job: Job) => void): Promise<number> {
   const env = process.env;
@@ -72,7 +89,7 @@ export async function runJob(req: JobRequest, out: Sink, err: Sink, ui: Ui, befo
   if (req.verbose) err.write(Buffer.from(`tsmpiexec: ${describeHosts(resolved)}\n`));
   const timing = { startupMs: before.startupMs, parseMs: before.parseMs, planMs: msSinceStart() - tPlan, hosts: plan.proxies.length, ranks: plan.size };
   if (req.dryRun) {
-    await writeAll(out, req.json ? placementJson(plan) : placementTable(plan, ui.stdout.bold));
+    await writeAll(out, req.json ? placementJson(plan, await dryRunBindings(req, plan)) : placementTable(plan, ui.stdout.bold));
     if (req.timing) err.write(Buffer.from((await import('../report/timing.js')).timingText(timing)));
     return EXIT.OK;
   }

@@ -75,6 +75,14 @@ describe.skipIf(two === undefined)('binding on a 2-CPU host', () => {
     expect(o.stderr).toContain(`rank 3 on ${os.hostname()}: not bound`);
   });
 
+  it('--dry-run --json shows the CPUs of this host\'s ranks, or null when not bound', async () => {
+    const j = await run(['--dry-run', '--json', '-n', '2', '-bind-to', `user:${b},${a}`, 'true']);
+    const ranks = (JSON.parse(j.stdout) as { ranks: Array<{ cpus: string | null }> }).ranks;
+    expect(ranks.map((r) => r.cpus)).toEqual([String(b), String(a)]);
+    const o = await run(['--dry-run', '--json', '-n', '3', 'true']);
+    expect((JSON.parse(o.stdout) as { ranks: Array<{ cpus: string | null }> }).ranks.map((r) => r.cpus)).toEqual([null, null, null]);
+  });
+
   it('an MPICH program runs bound', async () => {
     const hello = path.join(FIX, 'hello');
     if (!fs.existsSync(hello)) throw new Error(`MPI fixtures are missing in ${FIX}`);
