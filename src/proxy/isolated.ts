@@ -84,6 +84,7 @@ export class IsolatedProxy {
         c.notice(`binding not applied on ${o.host}: ${(e as Error).message}`);
       }
       if (this.binding?.error !== undefined) {
+        this.binding.release();
         c.failed(this.binding.error);
         await iso.cleanup().catch(() => undefined);
         this.iso = undefined;
@@ -189,6 +190,7 @@ export class IsolatedProxy {
       total = undefined;
     }
     if (total) this.usageResult = { host: this.host, cgroup: iso.cgroup, tmp: iso.tmp, total, ranks };
+    this.binding?.release();
     const { leftovers } = await iso.cleanup();
     if (leftovers.length > 0) this.c.notice(`could not remove on ${this.host}: ${leftovers.join(', ')}`);
   }

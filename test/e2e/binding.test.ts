@@ -9,8 +9,9 @@ import { usableCpus } from '../../src/topology/read.js';
 import { formatCpuList } from '../../src/topology/cpulist.js';
 
 let lastMarker: string | undefined;
+// each run its own claims directory: other jobs on this host (other test files) must not change where ours go
 async function run(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
-  const r = await runTsmpiexec(args, { env });
+  const r = await runTsmpiexec(args, { env: { XDG_RUNTIME_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'tsmpi-bind-')), ...env } });
   lastMarker = r.marker;
   return r;
 }
@@ -81,6 +82,20 @@ describe.skipIf(two === undefined)('binding on a 2-CPU host', () => {
     expect(ranks.map((r) => r.cpus)).toEqual([String(b), String(a)]);
     const o = await run(['--dry-run', '--json', '-n', '3', 'true']);
     expect((JSON.parse(o.stdout) as { ranks: Array<{ cpus: string | null }> }).ranks.map((r) => r.cpus)).toEqual([null, null, null]);
+  });
+
+  it('two jobs at once get different cores by default', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsmpi-bind-'));
+    const first = runTsmpiexec(['-n', '1', 'sh', '-c', 'grep Cpus_allowed_list /proc/self/status; sleep 2'], { env: { XDG_RUNTIME_DIR: dir } });
+    // the second starts once the first's rank is running (its claim is written before the rank starts)
+    const claims = path.join(dir, `tsmpiexec-${String(process.getuid?.() ?? 0)}`, 'cpus');
+    const held = (): number => (fs.existsSync(claims) ? fs.readdirSync(claims).filter((n) => !n.startsWith('.')).length : 0);
+    for (let i = 0; i < 250 && held() === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const second = await runTsmpiexec(['-n', '1', ...SHOW], { env: { XDG_RUNTIME_DIR: dir } });
+    const one = await first;
+    const got = [one.stdout, second.stdout].map((o) => /Cpus_allowed_list:\s*(\S+)/.exec(o)?.[1]).sort();
+    expect(got).toEqual([String(a), String(b)].sort());
+    expect(held()).toBe(0);
   });
 
   it('an MPICH program runs bound', async () => {
