@@ -24,15 +24,43 @@ function alive(pid: number): boolean {
 /** Runs `choose` while holding the lock, with the CPUs held by other live jobs; writes what it returns. */
 let serial = 0;
 
-export function withClaims(dir: string, choose: (held: Set<number>) => readonly number[]): () => void {
+/** Makes `dir` and its parent (0700) and checks that both are ours: a directory another user made (or a symlink) is
+ *  refused with an error, and the caller then chooses as if alone. */
+function ownDirs(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const uid = process.getuid?.() ?? 0;
+  for (const d of [path.dirname(dir), dir]) {
+    const st = fs.lstatSync(d);
+    if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) throw new Error(`${d} is not a private directory of this user`);
+  }
+}
+
+/** Removes the claims directory and its parent when nothing is left in them (the PMI socket directories share the
+ *  parent), so a job leaves nothing behind; ENOTEMPTY means another job still uses them. */
+function removeIfEmpty(dir: string): void {
+  for (const d of [dir, path.dirname(dir)]) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      return;
+    }
+  }
+}
+
+export function withClaims(dir: string, choose: (held: Set<number>) => readonly number[]): () => void {
+  ownDirs(dir);
   const lock = path.join(dir, '.lock');
   const deadline = Date.now() + 2000;
   for (;;) {
     try {
       fs.closeSync(fs.openSync(lock, 'wx', 0o600));
       break;
-    } catch {
+    } catch (e) {
+      // another job removed the emptied directory between our mkdir and our lock: make it again
+      if ((e as { code?: string }).code === 'ENOENT') {
+        ownDirs(dir);
+        continue;
+      }
       if (Date.now() > deadline) {
         fs.rmSync(lock, { force: true });
         continue;
@@ -58,5 +86,8 @@ export function withClaims(dir: string, choose: (held: Set<number>) => readonly 
   } finally {
     fs.rmSync(lock, { force: true });
   }
-  return () => fs.rmSync(mine, { force: true });
+  return () => {
+    fs.rmSync(mine, { force: true });
+    removeIfEmpty(dir);
+  };
 }
