@@ -321,7 +321,7 @@ export class PmiServer {
     if (info) {
       this.events.refused?.(
         info,
-        `rank ${info.rank}: PMI-1 put of key ${JSON.stringify(key)} refused: its value holds a space the PMI-1 wire cannot carry (hint: encode the value, e.g. through tsmpiexec's PMI library)`,
+        `rank ${info.rank}: PMI-1 put of key ${JSON.stringify(key)} refused: its value holds a space, which the PMI-1 wire cannot carry (hint: the program must encode such values before putting them)`,
       );
     }
     this.err1(conn, 'put_result', `value_of_${key}_holds_a_space`, 1);
