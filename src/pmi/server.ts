@@ -8,7 +8,7 @@
 // true barrier, so a kvs-get miss answers found=FALSE at once. Node attributes (info-putnodeattr) live in a
 // per-group table on this proxy, visible at once; `wait=TRUE` holds the reply until the key is put.
 import { PmiDecoder, type PmiFrame } from './decoder.js';
-import { SpawnAccumulator, formatV1, isV1Safe, parseV1Line, type V1Message } from './wire1.js';
+import { SpawnAccumulator, formatV1, isV1PutValueWhole, isV1Safe, parseV1Line, type V1Message } from './wire1.js';
 import { formatV2, parseV2Body, type V2Message } from './wire2.js';
 import { decodeSpawnV1, decodeSpawnV2, type SpawnRequest } from './spawn.js';
 import type {
@@ -310,7 +310,21 @@ export class PmiServer {
     const msg = parseV1Line(frame.line);
     if (!msg) return this.fail(conn, `malformed PMI-1 line ${JSON.stringify(frame.line.slice(0, 80))}`);
     if (msg.multi) return this.fail(conn, `unknown multi-line command ${msg.cmd}`);
+    if (msg.cmd === 'put' && !isV1PutValueWhole(frame.line)) return this.refusePut(conn, msg);
     this.handleV1(conn, msg);
+  }
+
+  /** Never store part of a value: answer rc=1 and tell the user which rank sent it. */
+  private refusePut(conn: Conn, msg: V1Message): void {
+    const key = msg.fields.get('key') ?? '';
+    const info = conn.rank?.info;
+    if (info) {
+      this.events.refused?.(
+        info,
+        `rank ${info.rank}: PMI-1 put of key ${JSON.stringify(key)} refused: its value holds a space, which the PMI-1 wire cannot carry (hint: the program must encode such values before putting them)`,
+      );
+    }
+    this.err1(conn, 'put_result', `value_of_${key}_holds_a_space`, 1);
   }
 
   // ---- PMI-1 ----

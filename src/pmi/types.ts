@@ -46,6 +46,8 @@ export interface PmiServerEvents {
   aborted(rank: PmiRankInfo | undefined, code: number, message: string): void;
   /** The engine then closes that connection. `rank`: who it was, if the connection had identified itself. */
   protocolError(connId: number, message: string, rank?: PmiRankInfo): void;
+  /** A request refused without closing the connection (e.g. a put whose value would be cut): one line for the user. */
+  refused?(rank: PmiRankInfo, message: string): void;
 }
 
 /** What the engine needs of a connection: write a whole reply, or hang up. */

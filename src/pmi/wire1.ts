@@ -39,6 +39,20 @@ export function parseV1Line(line: string): V1Message | undefined {
   return { cmd, multi, fields };
 }
 
+/**
+ * Whether the `value=` of a PMI-1 put line arrived whole: it must be the last token, with nothing (not even a
+ * second space) after it. A value holding a space would otherwise be cut at the space by the tokenizer, and the
+ * rest would turn into bogus fields. MPICH and flux both write `kvsname= key= value=` in that order.
+ */
+export function isV1PutValueWhole(line: string): boolean {
+  let end = line.length;
+  if (end > 0 && line.charCodeAt(end - 1) === 10) end--;
+  if (end > 0 && line.charCodeAt(end - 1) === 13) end--;
+  const tokens = line.slice(0, end).split(' ');
+  const at = tokens.findIndex((t) => t.startsWith('value='));
+  return at < 0 || at === tokens.length - 1;
+}
+
 /** Whether a value can travel in a PMI-1 reply (the client splits on spaces and newlines). */
 export function isV1Safe(value: string): boolean {
   return !/[ \n\r]/.test(value);

@@ -101,6 +101,7 @@ export class HostProxy {
         initialized: () => {},
         finalized: () => {},
         aborted: (r, code, message) => ev.aborted(r?.rank, code, message),
+        refused: (_rank, message) => (ev.notice ? ev.notice(message) : ev.pmiError(undefined, message)),
         protocolError: (connId, message, rank) => {
           const id = rank === undefined ? undefined : this.idOf(rank);
           if (id !== undefined) this.pmiBroken.add(id);

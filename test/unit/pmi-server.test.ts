@@ -12,7 +12,8 @@ type Ev =
   | { e: 'initialized'; rank: number }
   | { e: 'finalized'; rank: number }
   | { e: 'aborted'; rank: number | undefined; code: number; message: string }
-  | { e: 'protocolError'; conn: number; message: string };
+  | { e: 'protocolError'; conn: number; message: string }
+  | { e: 'refused'; rank: number; message: string };
 
 function recorder(log: Ev[]): PmiServerEvents {
   return {
@@ -20,6 +21,7 @@ function recorder(log: Ev[]): PmiServerEvents {
     finalized: (r) => log.push({ e: 'finalized', rank: r.rank }),
     aborted: (r, code, message) => log.push({ e: 'aborted', rank: r?.rank, code, message }),
     protocolError: (conn, message) => log.push({ e: 'protocolError', conn, message }),
+    refused: (r, message) => log.push({ e: 'refused', rank: r.rank, message }),
   };
 }
 
@@ -186,6 +188,25 @@ describe('PMI-1 conversations', () => {
       { e: 'aborted', rank: 0, code: -1, message: 'abort' },
     ]);
     expect(j.peers[1]!.closed).toBe(false);
+  });
+
+  it('refuses a put whose value holds a space instead of storing the part before it, and names the rank', async () => {
+    const j = job({ proxies: [[0, 1]] });
+    const k = j.kvsname;
+    for (const r of [0, 1]) j.say(r, 'cmd=init pmi_version=1 pmi_subversion=1');
+    expect(j.say(1, `cmd=put kvsname=${k} key=ompi value=a b c`)).toEqual(['cmd=put_result rc=1 msg=value_of_ompi_holds_a_space']);
+    expect(j.say(1, `cmd=put kvsname=${k} key=trail value=x `)).toEqual(['cmd=put_result rc=1 msg=value_of_trail_holds_a_space']);
+    const refused = j.events.filter((e) => e.e === 'refused');
+    expect(refused).toHaveLength(2);
+    expect(refused[0]).toMatchObject({ rank: 1 });
+    expect((refused[0] as { message: string }).message).toMatch(/^rank 1: .*"ompi".*space/);
+    expect(j.say(1, `cmd=put kvsname=${k} key=fine value=a=b`)).toEqual(['cmd=put_result rc=0']);
+    j.say(0, 'cmd=barrier_in');
+    j.say(1, 'cmd=barrier_in');
+    await settle();
+    for (const r of [0, 1]) expect(j.peers[r]!.takeLines()).toEqual(['cmd=barrier_out rc=0']);
+    expect(j.say(0, `cmd=get kvsname=${k} key=ompi`)).toEqual(['cmd=get_result rc=-1 msg=key_ompi_not_found']);
+    expect(j.say(0, `cmd=get kvsname=${k} key=fine`)).toEqual(['cmd=get_result rc=0 value=a=b']);
   });
 
   it('refuses work before init, wrong kvsnames and missing keys with error replies', () => {

@@ -1,6 +1,6 @@
 // PMI-1 line codec and mcmd=spawn accumulation (pmi-wire.md §1.2, §4, §4.1).
 import { describe, expect, it } from 'vitest';
-import { SpawnAccumulator, formatV1, isV1Safe, parseV1Line } from '../../src/pmi/wire1.js';
+import { SpawnAccumulator, formatV1, isV1PutValueWhole, isV1Safe, parseV1Line } from '../../src/pmi/wire1.js';
 
 const obj = (m: Map<string, string>) => Object.fromEntries(m);
 
@@ -140,5 +140,15 @@ describe('SpawnAccumulator', () => {
     expect(r.kind).toBe('more');
     r = acc.push('y=' + 'a'.repeat(600_000));
     expect(r.kind).toBe('error');
+  });
+});
+
+describe('isV1PutValueWhole', () => {
+  it('accepts a put whose value is the last word, and refuses one a space would cut', () => {
+    expect(isV1PutValueWhole('cmd=put kvsname=k key=a value=x=y\n')).toBe(true);
+    expect(isV1PutValueWhole('cmd=put kvsname=k key=a value=\n')).toBe(true);
+    expect(isV1PutValueWhole('cmd=put kvsname=k key=a value=x y\n')).toBe(false);
+    expect(isV1PutValueWhole('cmd=put kvsname=k key=a value=x \n')).toBe(false);
+    expect(isV1PutValueWhole('cmd=put value=x kvsname=k key=a\n')).toBe(false);
   });
 });
