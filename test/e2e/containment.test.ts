@@ -198,6 +198,8 @@ describe.runIf(isRoot).each(MODES)('containment as root (hybrid cgroups here), $
     try {
       const r = await run(['--oversubscribe', '-n', '2', 'sh', '-c', `echo $PMI_RANK > /tmp/r$PMI_RANK; sleep 0.5; ls /var/tmp/${path.basename(scratch)}/*/`], {
         env: { _CONDOR_SCRATCH_DIR: scratch },
+        // not the clone's directory: a clone under /tmp would be kept visible in the private /tmp, and listed
+        cwd: '/',
       });
       expect(r.code).toBe(0);
       expect(r.stdout.trim().split('\n').sort()).toEqual(['r0', 'r0', 'r1', 'r1']);
