@@ -111,6 +111,12 @@ const TABLE = [
     man: 'The order in which a host\'s CPUs are handed to its local ranks when binding: core and hwthread fill one core (or hardware thread) after the other; socket and numa go round-robin over the packages or NUMA nodes, so consecutive ranks land on different ones; ppr:N:OBJECT puts N consecutive local ranks on each OBJECT before moving on. It does not change which host a rank runs on (see -hosts and -ppn).',
   },
   {
+    name: 'gpus-per-proc', aliases: ['gpus-per-rank'], group: 'placement', scope: 'global', arity: 1, valueName: 'N', valueKind: 'int',
+    origin: 'hydra', dashes: 1,
+    help: 'give each rank its own N GPUs',
+    man: 'Give each rank of a host its own N GPUs, in local-rank order, through CUDA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES or ZE_AFFINITY_MASK. Where tsmpiexec itself runs with one of those set (a batch system\'s GPU allocation), the ranks get devices out of that list only, through the same variable; otherwise the NVIDIA devices of the host (/dev/nvidiaN) are handed out through CUDA_VISIBLE_DEVICES. Too few devices for the ranks of a host: one line and exit 2, nothing started.',
+  },
+  {
     name: 'report-bindings', aliases: [], group: 'placement', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,
     help: 'print each rank\'s CPUs on stderr',
     man: 'Print one line per rank on stderr with its host, rank number and the CPUs it is bound to (or "not bound"). With --dry-run --json the binding of each rank on this host is part of the plan.',

@@ -176,6 +176,9 @@ const INTERPRET: { [K in OptionName]: Interpret } = {
   'map-by': (t, [v = ''], label) => {
     t.job.mapBy = parseMapBy(v, label);
   },
+  'gpus-per-proc': (t, [v = ''], label) => {
+    t.job.gpusPerProc = parseWholeNumber(v, label, 1);
+  },
   'report-bindings': (t) => {
     t.job.reportBindings = true;
   },

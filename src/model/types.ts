@@ -93,6 +93,8 @@ export interface JobRequest {
   bindTo: BindPolicy;
   /** -map-by: the order a host's CPUs are handed out in. */
   mapBy?: MapPolicy;
+  /** -gpus-per-proc: devices per rank (undefined: GPUs are left as they are). */
+  gpusPerProc?: number;
   /** --report-bindings */
   reportBindings: boolean;
   /** Print the usage table at the end (stderr). */

@@ -3,6 +3,8 @@
 // forwarded, TERM escalates to KILL after the grace period, a second Ctrl-C kills at once), the merged
 // output and stdin. Proxies are in-process objects here; the multi-host launcher gives it remote ones with
 // the same events.
+import { readdirSync } from 'node:fs';
+import { assignGpus } from '../binding/gpus.js';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Cause, HostUsage, JobOutcome, JobPlan, JobRequest, PhaseTimes, RankOutcome, RankTimes } from '../model/types.js';
@@ -173,11 +175,12 @@ export class Job {
     });
     const segFile = req.segments.map((s, i) => resolveProgram(s.program, segCwd[i] ?? deps.cwd, segEnv[i]?.PATH));
     const out: RankLaunch[][] = plan.proxies.map(() => []);
+    const gpus = this.gpuEnvs();
     for (const r of plan.ranks) {
       const proxy = plan.proxies[r.proxy];
       if (!proxy) continue;
       const baseEnv = segEnv[r.segment] ?? {};
-      const extraEnv = pmiEnv({ rank: r.rank, size: plan.size, localRank: r.localRank, localSize: proxy.ranks.length, fd: 3 });
+      const extraEnv = { ...gpus(r.proxy, r.localRank), ...pmiEnv({ rank: r.rank, size: plan.size, localRank: r.localRank, localSize: proxy.ranks.length, fd: 3 }) };
       const env = { ...baseEnv, ...extraEnv };
       out[r.proxy]?.push({
         rank: r.rank,
@@ -192,6 +195,24 @@ export class Job {
       this.proxyOfRank[r.rank] = r.proxy;
     }
     return out;
+  }
+
+  /** -gpus-per-proc: each rank's device variable, checked for every host before anything starts. */
+  private gpuEnvs(): (proxy: number, localRank: number) => Record<string, string> {
+    const { req, plan, deps } = this;
+    const per = req.gpusPerProc;
+    if (per === undefined) return () => ({});
+    const nodes = readDeviceNodes();
+    const byProxy = plan.proxies.map((p) => {
+      const a = assignGpus(deps.env, nodes, per, p.ranks.length);
+      if (a.kind === 'error') throw usageError(`${a.message} (${p.host})`, `-gpus-per-proc ${String(per)}`, a.hint);
+      return a;
+    });
+    return (proxy, localRank) => {
+      const a = byProxy[proxy];
+      const devices = a?.perRank[localRank];
+      return a && devices ? { [a.variable]: devices.join(',') } : {};
+    };
   }
 
   private takesStdin(rank: number): boolean {
@@ -662,5 +683,14 @@ export class Job {
   /** Whether tsmpiexec had to SIGKILL (for the summary). */
   get escalated(): boolean {
     return this.killedAll;
+  }
+}
+
+/** The names under /dev (the NVIDIA device nodes tell the GPUs of a host); none when /dev cannot be read. */
+function readDeviceNodes(): string[] {
+  try {
+    return readdirSync('/dev');
+  } catch {
+    return [];
   }
 }

@@ -118,3 +118,17 @@ describe('bad values: one line, exit 2, nothing started', () => {
     });
   }
 });
+
+describe('-gpus-per-proc', () => {
+  it('CUDA_VISIBLE_DEVICES=0,1,2,3 -n 2 -gpus-per-proc 2 gives 0,1 and 2,3', async () => {
+    const r = await runTsmpiexec(['-n', '2', '-gpus-per-proc', '2', '-l', 'sh', '-c', 'echo "gpus=$CUDA_VISIBLE_DEVICES"'], { env: { CUDA_VISIBLE_DEVICES: '0,1,2,3' } });
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n').sort()).toEqual(['[0] gpus=0,1', '[1] gpus=2,3']);
+  });
+  it('too few GPUs: one line, exit 2, nothing started', async () => {
+    const r = await runTsmpiexec(['-n', '2', '-gpus-per-proc', '2', 'sh', '-c', 'echo started'], { env: { CUDA_VISIBLE_DEVICES: '0,1' } });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/-gpus-per-proc 2 needs 4 GPUs for 2 ranks on a host, but CUDA_VISIBLE_DEVICES=0,1 has 2/);
+  });
+});

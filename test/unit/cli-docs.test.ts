@@ -50,6 +50,7 @@ const SAMPLE: Record<string, string[]> = {
   'bind-to': ['core:2'],
   'map-by': ['ppr:1:socket'],
   'report-bindings': [],
+  'gpus-per-proc': ['2'],
   n: ['2'],
   hosts: ['a,b:2'],
   f: ['hosts.txt'],
