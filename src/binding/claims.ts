@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseCpuList, formatCpuList } from '../topology/cpulist.js';
+import { assertPrivateDir } from '../util/private-dir.js';
 
 export function claimsDir(env: Record<string, string | undefined>): string {
   const base = env.XDG_RUNTIME_DIR && fs.existsSync(env.XDG_RUNTIME_DIR) ? env.XDG_RUNTIME_DIR : os.tmpdir();
@@ -28,10 +29,12 @@ let serial = 0;
  *  refused with an error, and the caller then chooses as if alone. */
 function ownDirs(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const uid = process.getuid?.() ?? 0;
   for (const d of [path.dirname(dir), dir]) {
-    const st = fs.lstatSync(d);
-    if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) throw new Error(`${d} is not a private directory of this user`);
+    try {
+      assertPrivateDir(d);
+    } catch (e) {
+      throw new Error(`${d} is not a private directory of this user (${(e as Error).message})`);
+    }
   }
 }
 

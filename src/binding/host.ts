@@ -1,10 +1,9 @@
 // One host's binding, worked out in its proxy (each host from its own topology and affinity): the CPU list of
 // each local rank and the lines to show (--verbose policy, --report-bindings, a notice when it cannot apply).
-import fs from 'node:fs';
-import path from 'node:path';
 import { formatCpuList } from '../topology/cpulist.js';
 import { readTopology, usableCpus } from '../topology/read.js';
 import { findNativeHelper } from '../isolate/native.js';
+import { which } from '../isolate/deps.js';
 import { chooseBinder, type Binder } from './apply.js';
 import { localBinding } from './cpus.js';
 import type { BindingSpec } from './policy.js';
@@ -23,20 +22,6 @@ export interface HostBinding {
 }
 
 const NOTHING = (): void => undefined;
-
-function findOnPath(name: string, env: Record<string, string | undefined>): string | undefined {
-  for (const dir of (env.PATH ?? '/usr/bin:/bin').split(':')) {
-    if (dir === '') continue;
-    const p = path.join(dir, name);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
-}
 
 export function hostBinding(spec: BindingSpec, host: string, ranks: readonly number[], env: Record<string, string | undefined>): HostBinding {
   const cpus = new Map<number, number[]>();
@@ -71,7 +56,7 @@ export function hostBinding(spec: BindingSpec, host: string, ranks: readonly num
   }
   if (heldCount > 0 && spec.verbose) lines.push(`${String(heldCount)} of ${String(usable.length)} usable CPUs on ${host} are held by other tsmpiexec jobs`);
   const wanted = b.kind === 'bound';
-  const binder = wanted ? chooseBinder(findNativeHelper(env), findOnPath('taskset', env)) : ({ kind: 'none' } as const);
+  const binder = wanted ? chooseBinder(findNativeHelper(env), which('taskset', env.PATH)) : ({ kind: 'none' } as const);
   if (spec.verbose) lines.push(`${b.policy} on ${host}`);
   if (b.kind === 'bound') {
     if (b.notice) lines.push(`${b.notice} on ${host}`);

@@ -48,7 +48,8 @@ export const realFs: IsolationFs = {
   readlink: (p) => fs.readlinkSync(p),
 };
 
-function which(name: string, envPath: string | undefined): string | undefined {
+/** A tool's absolute path along PATH (and the system directories, where a trimmed PATH leaves them out). */
+export function which(name: string, envPath: string | undefined): string | undefined {
   const dirs = (envPath ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter(Boolean);
   // Tools the wrapper relies on live in the system dirs even when PATH is trimmed.
   for (const d of [...dirs, '/usr/bin', '/bin', '/usr/sbin', '/sbin']) {

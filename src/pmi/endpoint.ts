@@ -25,6 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { checkTcpPeer, systemPeerDeps, type PeerCheckDeps, type PeerVerdict } from './peer-uid.js';
 import type { PmiConnIo, PmiRankInfo } from './types.js';
+import { assertPrivateDir, uidNow } from '../util/private-dir.js';
 
 /** What the endpoint needs of the PMI engine (PmiServer has all of it). */
 export interface PmiEngineForEndpoint {
@@ -76,9 +77,6 @@ interface ConnRec {
   closed: Promise<void>;
 }
 
-function uidNow(): number {
-  return typeof process.getuid === 'function' ? process.getuid() : -1;
-}
 
 /** Whether `dir` is a real directory we own that nobody else can write to (a per-user runtime dir). */
 function privateDirUsable(dir: string, uid: number): boolean {
@@ -128,12 +126,6 @@ export function makePrivateDir(base: string, uid: number = uidNow()): string {
   return dir;
 }
 
-export function assertPrivateDir(dir: string, uid: number = uidNow()): void {
-  const st = fs.lstatSync(dir);
-  if (st.isSymbolicLink() || !st.isDirectory()) throw new Error(`${dir} is not a directory`);
-  if (st.uid !== uid) throw new Error(`${dir} is owned by uid ${st.uid}, not ${uid}`);
-  if ((st.mode & 0o777) !== 0o700) throw new Error(`${dir} has mode ${(st.mode & 0o777).toString(8)}, not 700`);
-}
 
 function listen(server: net.Server, opts: net.ListenOptions): Promise<void> {
   return new Promise((resolve, reject) => {

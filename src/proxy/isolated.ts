@@ -84,7 +84,7 @@ export class IsolatedProxy {
         c.notice(`binding not applied on ${o.host}: ${(e as Error).message}`);
       }
       if (this.binding?.error !== undefined) {
-        this.binding.release();
+        // hostBinding has given back its claim already
         c.failed(this.binding.error);
         await iso.cleanup().catch(() => undefined);
         this.iso = undefined;

@@ -59,7 +59,7 @@ function writeReport(err: Sink, ui: Ui, path: string, what: string, text: string
 }
 
 /** The binding this host's ranks would get (--dry-run --json); loaded only then. */
-async function dryRunBindings(req: JobRequest, plan: JobPlan): Promise<Map<number, string | null>> {
+async function dryRunBindings(req: JobRequest, plan: JobPlan, env: Record<string, string | undefined>): Promise<Map<number, string | null>> {
   const [{ localBinding }, { readTopology, usableCpus }, { formatCpuList }] = await Promise.all([
     import('../binding/cpus.js'),
     import('../topology/read.js'),
@@ -67,9 +67,13 @@ async function dryRunBindings(req: JobRequest, plan: JobPlan): Promise<Map<numbe
   ]);
   const out = new Map<number, string | null>();
   const names = localNames();
-  for (const p of plan.proxies) {
-    if (!isLocalHost(p.host, names)) continue;
-    const b = localBinding({ topology: readTopology(process.env), usable: usableCpus(), localRanks: p.ranks.length, bind: req.bindTo, ...(req.mapBy ? { map: req.mapBy } : {}) });
+  const local = plan.proxies.filter((p) => isLocalHost(p.host, names));
+  if (local.length === 0) return out;
+  // one host's topology and affinity, read once for all of its proxies
+  const topology = readTopology(env);
+  const usable = usableCpus();
+  for (const p of local) {
+    const b = localBinding({ topology, usable, localRanks: p.ranks.length, bind: req.bindTo, ...(req.mapBy ? { map: req.mapBy } : {}) });
     p.ranks.forEach((rank, i) => out.set(rank, b.kind === 'bound' ? formatCpuList(b.cpus[i] ?? []) : null));
   }
   return out;
@@ -89,7 +93,7 @@ export async function runJob(req: JobRequest, out: Sink, err: Sink, ui: Ui, befo
   if (req.verbose) err.write(Buffer.from(`tsmpiexec: ${describeHosts(resolved)}\n`));
   const timing = { startupMs: before.startupMs, parseMs: before.parseMs, planMs: msSinceStart() - tPlan, hosts: plan.proxies.length, ranks: plan.size };
   if (req.dryRun) {
-    await writeAll(out, req.json ? placementJson(plan, await dryRunBindings(req, plan)) : placementTable(plan, ui.stdout.bold));
+    await writeAll(out, req.json ? placementJson(plan, await dryRunBindings(req, plan, env)) : placementTable(plan, ui.stdout.bold));
     if (req.timing) err.write(Buffer.from((await import('../report/timing.js')).timingText(timing)));
     return EXIT.OK;
   }
