@@ -23,6 +23,7 @@ export const EXIT_TEXT: Readonly<Record<string, string>> = {
   OK: 'Every rank exited with status 0.',
   USAGE: 'The command line, a host file or a config file is wrong; nothing was started.',
   NO_FINALIZE: 'A rank ended without calling PMI finalize after it had initialized PMI.',
+  NO_PMI: 'In a job of several ranks, a rank of an MPI program ended without ever contacting the PMI server: it ran as a one-rank job of its own (see --mpi).',
   TIMEOUT: 'The -timeout (or MPIEXEC_TIMEOUT) limit was reached.',
   LAUNCH_FAILED: 'A proxy or a rank could not be started (missing program, unreachable host, launcher failure), or a proxy was lost mid-job (host down, proxy killed, connection cut).',
   OUTPUT_FAILED: 'Rank output could not be written (for example an output file on a full file system).',

@@ -256,6 +256,12 @@ const TABLE = [
     man: 'How ranks reach the PMI server. fd: an inherited socketpair named by PMI_FD, with no listening socket at all. tcp: PMI_PORT on a loopback socket whose peers are checked to belong to the same user. unix: a UNIX socket in a directory only the owner can enter.',
   },
   {
+    name: 'mpi', aliases: [], group: 'pmi', scope: 'global', arity: 1, valueName: 'KIND', valueKind: 'choice',
+    choices: ['auto', 'openmpi', 'mpich', 'none'], default: 'auto', origin: 'tsmpiexec', dashes: 2,
+    help: 'MPI: auto|openmpi|mpich|none',
+    man: 'Which MPI the program uses, so its ranks can join one job. auto (the default) finds out from the program itself: the MPI library an ELF program links (libmpi.so.40 is Open MPI, libmpich.so.12 or libmpi.so.12 the MPICH family, Intel MPI and MVAPICH included), or for a Python program that uses mpi4py, the library mpi4py was built with. MPICH-family programs speak PMI themselves. Open MPI 4 programs get FLUX_JOB_ID and FLUX_PMI_LIBRARY_PATH, with which Open MPI loads tsmpiexec\'s PMI library (built by make build when a C compiler is installed). In a job of several ranks, a rank of an MPI program that ends without ever contacting the PMI server ran as a one-rank job of its own (a singleton): the job fails with one line saying so. none gives the ranks nothing and turns that check off.',
+  },
+  {
     name: 'pmi-port', aliases: [], group: 'pmi', scope: 'global', arity: 0, conflicts: 'pmi', origin: 'hydra', dashes: 1,
     help: 'same as --pmi-transport tcp',
     man: 'Hydra\'s spelling of --pmi-transport tcp.',

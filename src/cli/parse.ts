@@ -61,6 +61,7 @@ function envPair(values: readonly string[], label: string): [string, string] {
 
 const LAUNCHERS = ['fork', 'ssh', 'slurm'] as const;
 const TRANSPORTS = ['fd', 'tcp', 'unix'] as const;
+const MPI_CHOICES = ['auto', 'openmpi', 'mpich', 'none'] as const;
 const ISOLATE_MODES = ['auto', 'strict', 'off'] as const;
 
 /** A command with arguments, split like a shell would (quotes respected, nothing expanded). */
@@ -167,6 +168,9 @@ const INTERPRET: { [K in OptionName]: Interpret } = {
   'pmi-transport': (t, [v = ''], label) => {
     t.job.pmiTransport = parseChoice(v, label, TRANSPORTS);
   },
+  mpi: (t, [v = ''], label) => {
+    t.job.mpi = parseChoice(v, label, MPI_CHOICES);
+  },
   'pmi-port': (t) => {
     t.job.pmiTransport = 'tcp';
   },
@@ -260,6 +264,7 @@ function newJob(): JobRequest {
     treeWidth: 32,
     noTree: false,
     pmiTransport: 'fd',
+    mpi: 'auto',
     isolate: 'auto',
     bindTo: { kind: 'default' },
     reportBindings: false,

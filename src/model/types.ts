@@ -85,6 +85,8 @@ export interface JobRequest {
   graceSec: number;
   /** PMI transport for ranks. */
   pmiTransport: 'fd' | 'tcp' | 'unix';
+  /** --mpi: the program's MPI (auto: found from the program). */
+  mpi: 'auto' | 'openmpi' | 'mpich' | 'none';
   /** Containment: cgroups + private /tmp (auto: best available, strict: required, off: neither). */
   isolate: 'auto' | 'strict' | 'off';
   memPerRankBytes?: number;
@@ -151,6 +153,8 @@ export type RankOutcome =
 export type Cause =
   | { kind: 'rank-failed'; rank: number; host: string; outcome: RankOutcome }
   | { kind: 'no-finalize'; rank: number; host: string }
+  /** An MPI program's rank ended without ever speaking PMI: it ran as a singleton. */
+  | { kind: 'no-pmi'; rank: number; host: string }
   | { kind: 'aborted'; rank: number; host: string; code: number; message?: string }
   | { kind: 'timeout'; seconds: number }
   | { kind: 'signal'; signal: string }

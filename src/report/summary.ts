@@ -72,7 +72,17 @@ export function failureSummary(outcome: JobOutcome): string[] {
 }
 
 /** The placement as a table: host, ranks, count. `bold` styles the header (on a TTY). */
-export function placementTable(plan: JobPlan, bold: (s: string) => string = (s) => s): string {
+/** What --dry-run found out about one segment's MPI (src/mpi). */
+export interface SegmentMpiInfo {
+  segment: number;
+  program: string;
+  /** openmpi, mpich, or null: not an MPI program, or not known which. */
+  family: string | null;
+  usesMpi: boolean;
+  via: string;
+}
+
+export function placementTable(plan: JobPlan, bold: (s: string) => string = (s) => s, mpi: readonly SegmentMpiInfo[] = []): string {
   const rows = plan.proxies.map((p) => [p.host, String(p.ranks.length), rankRanges(p.ranks)]);
   const head = ['HOST', 'NRANKS', 'RANKS'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -88,6 +98,7 @@ export function placementTable(plan: JobPlan, bold: (s: string) => string = (s) 
           : 'this host (no host list given)';
   lines.push(`${plan.size} rank${plan.size === 1 ? '' : 's'} on ${plan.proxies.length} host${plan.proxies.length === 1 ? '' : 's'}; hosts from ${source}`);
   lines.push(`PMI_process_mapping=${plan.processMapping || '(omitted: too long)'}`);
+  for (const m of mpi) lines.push(`MPI of ${m.program}: ${m.family ?? (m.usesMpi ? 'unknown' : 'none')} (${m.via})`);
   return lines.join('\n') + '\n';
 }
 
@@ -95,7 +106,7 @@ export function placementTable(plan: JobPlan, bold: (s: string) => string = (s) 
  * `bindings`: CPU list by rank for the ranks of this host ("0-1", or null: not bound); ranks of other hosts are
  * bound by their own proxy from their own topology and have no entry.
  */
-export function placementJson(plan: JobPlan, bindings?: ReadonlyMap<number, string | null>): string {
+export function placementJson(plan: JobPlan, bindings?: ReadonlyMap<number, string | null>, mpi?: readonly SegmentMpiInfo[]): string {
   return (
     JSON.stringify(
       {
@@ -114,6 +125,7 @@ export function placementJson(plan: JobPlan, bindings?: ReadonlyMap<number, stri
           args: r.args,
           ...(bindings?.has(r.rank) ? { cpus: bindings.get(r.rank) ?? null } : {}),
         })),
+        ...(mpi ? { mpi } : {}),
       },
       null,
       2,

@@ -9,6 +9,8 @@ export const EXIT = {
   USAGE: 2,
   /** A rank ended without calling PMI finalize after initializing PMI. */
   NO_FINALIZE: 1,
+  /** A rank of an MPI program ended without ever speaking PMI (it ran as a one-rank job of its own). */
+  NO_PMI: 1,
   /** -timeout / MPIEXEC_TIMEOUT expired. */
   TIMEOUT: 124,
   /** A proxy or rank could not be started (program missing, host unreachable, ...), or a proxy was lost. */
@@ -35,6 +37,8 @@ export function statusOfCause(cause: Cause): number {
     }
     case 'no-finalize':
       return EXIT.NO_FINALIZE;
+    case 'no-pmi':
+      return EXIT.NO_PMI;
     case 'aborted':
       return cause.code & 0xff;
     case 'timeout':

@@ -24,7 +24,10 @@ import { forwardStdin, type StdinForwarder } from '../io/stdin.js';
 import { pmiEnv, segmentEnv } from './rank-env.js';
 import { checkWorkdir, resolveProgram } from './resolve-program.js';
 import { describeOutcome } from '../report/summary.js';
-import { usageError } from '../util/errors.js';
+import { usageError, TsmpiError, ERROR_CODES } from '../util/errors.js';
+import { detectMpi } from '../mpi/detect.js';
+import { pmiLibraryPath, randomJobNumber, wireSegment, type SegmentWiring } from '../mpi/wire-up.js';
+import { EXIT } from './exit-status.js';
 
 /** Containment settings shared by every host (src/isolate). */
 export interface ContainmentSpec {
@@ -130,6 +133,10 @@ export class Job {
   private spawnGroups = 0;
   /** Environment of each segment, before per-rank PMI variables (spawned ranks take their spawner's). */
   private segEnv: Array<Record<string, string>> = [];
+  /** What each segment's MPI needs, and whether its ranks must speak PMI (src/mpi). */
+  private segWiring: SegmentWiring[] = [];
+  /** The singleton trap speaks once per job. */
+  private noPmiSaid = false;
   private readonly mux: OutputMux;
   private readonly kvs = new KvsService(() => {
     this.phases.firstBarrierMs ??= this.now();
@@ -174,13 +181,14 @@ export class Job {
       return dir;
     });
     const segFile = req.segments.map((s, i) => resolveProgram(s.program, segCwd[i] ?? deps.cwd, segEnv[i]?.PATH));
+    this.segWiring = this.wireSegments(segFile, segCwd, segEnv);
     const out: RankLaunch[][] = plan.proxies.map(() => []);
     const gpus = this.gpuEnvs();
     for (const r of plan.ranks) {
       const proxy = plan.proxies[r.proxy];
       if (!proxy) continue;
       const baseEnv = segEnv[r.segment] ?? {};
-      const extraEnv = { ...gpus(r.proxy, r.localRank), ...pmiEnv({ rank: r.rank, size: plan.size, localRank: r.localRank, localSize: proxy.ranks.length, fd: 3 }) };
+      const extraEnv = { ...this.segWiring[r.segment]?.env, ...gpus(r.proxy, r.localRank), ...pmiEnv({ rank: r.rank, size: plan.size, localRank: r.localRank, localSize: proxy.ranks.length, fd: 3 }) };
       const env = { ...baseEnv, ...extraEnv };
       out[r.proxy]?.push({
         rank: r.rank,
@@ -195,6 +203,23 @@ export class Job {
       this.proxyOfRank[r.rank] = r.proxy;
     }
     return out;
+  }
+
+  /** Which MPI each segment's program uses, and what its ranks need for it (src/mpi); checked before any start. */
+  private wireSegments(files: readonly string[], cwds: readonly string[], envs: ReadonlyArray<Record<string, string>>): SegmentWiring[] {
+    const { req, plan, deps } = this;
+    const jobNumber = randomJobNumber();
+    let library: string | undefined | null = null;
+    return req.segments.map((s, i) => {
+      const file = files[i] ?? s.program;
+      const env = envs[i] ?? {};
+      const detection = req.mpi === 'none' ? { usesMpi: false, via: 'not looked at' } : detectMpi(file, s.args, cwds[i] ?? deps.cwd, env);
+      if (library === null) library = pmiLibraryPath();
+      const w = wireSegment(s.program, detection, { choice: req.mpi, size: plan.size, jobNumber, library });
+      if (!w.ok) throw new TsmpiError(ERROR_CODES.PROGRAM, w.message, { culprit: s.program, hint: w.hint, exitStatus: EXIT.LAUNCH_FAILED });
+      if (req.verbose) this.notice(`MPI: ${w.wiring.describe}`);
+      return w.wiring;
+    });
   }
 
   /** -gpus-per-proc: each rank's device variable, checked for every host before anything starts. */
@@ -547,6 +572,18 @@ export class Job {
       const host = this.hostOf(rank);
       this.addCause({ kind: 'no-finalize', rank, host });
       this.notice(`${this.rankName(rank)} on ${host} exited without calling MPI_Finalize (PMI finalize): terminating the job`);
+      this.terminate('SIGTERM');
+    }
+    const seg = this.plan.ranks[rank]?.segment;
+    if (pmi === 'none' && seg !== undefined && this.segWiring[seg]?.trapSingletons && outcome.kind === 'exited' && outcome.code === 0 && this.phase === 'running') {
+      const host = this.hostOf(rank);
+      this.addCause({ kind: 'no-pmi', rank, host });
+      if (!this.noPmiSaid) {
+        this.noPmiSaid = true;
+        const program = this.req.segments[seg]?.program ?? '?';
+        const hint = this.segWiring[seg]?.singletonHint ?? '';
+        this.notice(`${this.rankName(rank)} on ${host} (${program}, an MPI program) ended without ever contacting the PMI server: it ran as a one-rank job of its own, not as rank ${rank} of ${this.plan.size}; ${hint}`);
+      }
       this.terminate('SIGTERM');
     }
     this.settledRanks.add(rank);

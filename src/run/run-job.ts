@@ -1,6 +1,7 @@
 // One job from a parsed command line to its exit status: hosts, placement, proxies, the Job, and the reports.
 // Loaded by main.ts only when a job is to run (not for --version, --help or a proxy), to keep start-up short.
 import fs from 'node:fs';
+import path from 'node:path';
 import { TsmpiError, ERROR_CODES } from '../util/errors.js';
 import { EXIT, exitStatus } from './exit-status.js';
 import { packageVersion } from '../util/package-root.js';
@@ -12,7 +13,7 @@ import { fileSink, type Sink } from '../io/sink.js';
 import { fdSource } from '../io/stdin.js';
 import { Job, localProxy } from './job.js';
 import { remoteProxyFactory, type RemoteLaunch } from './proxies.js';
-import { failureSummary, placementJson, placementTable } from '../report/summary.js';
+import { failureSummary, placementJson, placementTable, type SegmentMpiInfo } from '../report/summary.js';
 import { usageJson, usageTable } from '../report/usage.js';
 import type { Paint } from '../report/style.js';
 import { NO_PROGRESS, startProgress, wantProgress } from '../report/progress.js';
@@ -79,6 +80,25 @@ async function dryRunBindings(req: JobRequest, plan: JobPlan, env: Record<string
   return out;
 }
 
+/** Which MPI each segment's program uses (--dry-run); a program that cannot be found is said, not fatal here. */
+async function dryRunMpi(req: JobRequest, env: Record<string, string | undefined>): Promise<SegmentMpiInfo[]> {
+  const [{ detectMpi }, { segmentEnv }, { resolveProgram }] = await Promise.all([import('../mpi/detect.js'), import('./rank-env.js'), import('./resolve-program.js')]);
+  return req.segments.map((s) => {
+    const segEnv = segmentEnv(env, req.genv, s.env);
+    const cwd = path.resolve(process.cwd(), s.wdir ?? req.wdir ?? '.');
+    let file: string;
+    try {
+      file = resolveProgram(s.program, cwd, segEnv.PATH);
+    } catch {
+      return { segment: s.index, program: s.program, family: null, usesMpi: false, via: 'program not found' };
+    }
+    if (req.mpi === 'none') return { segment: s.index, program: s.program, family: null, usesMpi: false, via: '--mpi none' };
+    const d = detectMpi(file, s.args, cwd, segEnv);
+    const family = req.mpi === 'auto' ? (d.family ?? null) : req.mpi;
+    return { segment: s.index, program: s.program, family, usesMpi: d.usesMpi, via: req.mpi === 'auto' ? d.via : `--mpi ${req.mpi}; detected ${d.family ?? 'none'}: ${d.via}` };
+  });
+}
+
 /** `started` hands the caller the Job (main's stdout sink was made before it and reports a vanished reader). */
 export async function runJob(req: JobRequest, out: Sink, err: Sink, ui: Ui, before: Before, started: (job: Job) => void): Promise<number> {
   const env = process.env;
@@ -93,7 +113,8 @@ export async function runJob(req: JobRequest, out: Sink, err: Sink, ui: Ui, befo
   if (req.verbose) err.write(Buffer.from(`tsmpiexec: ${describeHosts(resolved)}\n`));
   const timing = { startupMs: before.startupMs, parseMs: before.parseMs, planMs: msSinceStart() - tPlan, hosts: plan.proxies.length, ranks: plan.size };
   if (req.dryRun) {
-    await writeAll(out, req.json ? placementJson(plan, await dryRunBindings(req, plan, env)) : placementTable(plan, ui.stdout.bold));
+    const mpi = await dryRunMpi(req, env);
+    await writeAll(out, req.json ? placementJson(plan, await dryRunBindings(req, plan, env), mpi) : placementTable(plan, ui.stdout.bold, mpi));
     if (req.timing) err.write(Buffer.from((await import('../report/timing.js')).timingText(timing)));
     return EXIT.OK;
   }

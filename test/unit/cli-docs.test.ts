@@ -86,6 +86,7 @@ const SAMPLE: Record<string, string[]> = {
   'errfile-pattern': ['e.%r'],
   stdin: ['all'],
   'pmi-transport': ['tcp'],
+  mpi: ['openmpi'],
   'pmi-port': [],
   'dry-run': [],
   json: [],

@@ -40,6 +40,7 @@ function expected(segments: Segment[], more: Partial<JobRequest> = {}): JobReque
     treeWidth: 32,
     noTree: false,
     pmiTransport: 'fd',
+    mpi: 'auto',
     isolate: 'auto',
     bindTo: { kind: 'default' },
     reportBindings: false,

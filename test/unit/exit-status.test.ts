@@ -18,6 +18,7 @@ describe('exit status (first cause wins)', () => {
     ['launch failure', [{ kind: 'launch-failed', host: 'x', message: 'no' }], EXIT.LAUNCH_FAILED],
     ['interrupted by SIGINT', [{ kind: 'signal', signal: 'SIGINT' }], 130],
     ['no finalize', [{ kind: 'no-finalize', rank: 0, host: 'h' }], EXIT.NO_FINALIZE],
+    ['a singleton MPI rank', [{ kind: 'no-pmi', rank: 1, host: 'h' }], 1],
     ['output failed', [{ kind: 'output-failed', path: '/x', message: 'ENOSPC' }], EXIT.OUTPUT_FAILED],
   ];
   it.each(table)('%s', (_name, causes, status) => {

@@ -1,0 +1,89 @@
+// What the ranks of one segment are given so their MPI joins our PMI server, from what src/mpi/detect.ts found
+// and --mpi: MPICH speaks our wire protocol itself and needs nothing; Open MPI 4 joins through its `flux`
+// component, which loads the PMI library named by FLUX_PMI_LIBRARY_PATH once FLUX_JOB_ID is set.
+import fs from 'node:fs';
+import path from 'node:path';
+import { packageRoot } from '../util/package-root.js';
+import { FAMILY_NAME, type MpiDetection, type MpiFamily } from './detect.js';
+
+export type MpiChoice = 'auto' | 'openmpi' | 'mpich' | 'none';
+
+export const PMI_LIBRARY_RELPATH = 'dist/native/libtsmpiexec-pmi.so';
+
+/** The PMI client library, when it was built (make build with a C compiler). */
+export function pmiLibraryPath(): string | undefined {
+  const p = path.join(packageRoot(), PMI_LIBRARY_RELPATH);
+  try {
+    fs.accessSync(p, fs.constants.R_OK);
+    return p;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface SegmentWiring {
+  /** The MPI the ranks are treated as (after --mpi). */
+  family?: MpiFamily;
+  /** Variables every rank of the segment gets. */
+  env: Record<string, string>;
+  /** A rank that ends without ever speaking PMI, in a job of several ranks, is a singleton: fail the job. */
+  trapSingletons: boolean;
+  /** One line for --verbose. */
+  describe: string;
+  /** What to do about a rank caught as a singleton. */
+  singletonHint: string;
+}
+
+export interface WiringContext {
+  choice: MpiChoice;
+  /** Ranks in the job (a one-rank job is a singleton anyway, and right). */
+  size: number;
+  /** This job's number for MPIs that name files after it (same on every host of the job). */
+  jobNumber: number;
+  library: string | undefined;
+}
+
+export type WiringResult = { ok: true; wiring: SegmentWiring } | { ok: false; message: string; hint: string };
+
+export function wireSegment(program: string, d: MpiDetection, ctx: WiringContext): WiringResult {
+  if (ctx.choice === 'none') return { ok: true, wiring: { env: {}, trapSingletons: false, describe: `${program}: --mpi none, nothing given to the ranks`, singletonHint: '' } };
+  const family = ctx.choice === 'auto' ? d.family : ctx.choice;
+  const found = d.family ? `${FAMILY_NAME[d.family]} (${d.via})` : d.via;
+  const how = ctx.choice === 'auto' ? found : `--mpi ${ctx.choice} (detected: ${found})`;
+  const trapSingletons = d.usesMpi && ctx.size > 1;
+  const singletonHint =
+    ctx.choice !== 'auto' && d.family && d.family !== ctx.choice
+      ? `it uses ${found}: leave out --mpi ${ctx.choice}`
+      : family === 'openmpi'
+        ? 'check that nothing in the environment overrides FLUX_JOB_ID, FLUX_PMI_LIBRARY_PATH or OMPI_MCA_pmix'
+        : family === 'mpich'
+          ? 'check that nothing in the environment overrides PMI_FD, PMI_PORT or MPIR_CVAR_PMI_VERSION'
+          : 'name its MPI with --mpi openmpi or --mpi mpich, or use --mpi none if it does not use MPI';
+  if (family === 'openmpi') {
+    if (!ctx.library) {
+      if (ctx.size === 1) return { ok: true, wiring: { family, env: {}, trapSingletons: false, describe: `${program}: ${how}; one rank, run as a singleton (no PMI library built)`, singletonHint } };
+      return {
+        ok: false,
+        message: `Open MPI ranks join a job only through tsmpiexec's PMI library, which is not built (${PMI_LIBRARY_RELPATH})`,
+        hint: 'run make build where a C compiler is installed, or run Open MPI programs with mpirun.openmpi',
+      };
+    }
+    return {
+      ok: true,
+      wiring: {
+        family,
+        env: { FLUX_JOB_ID: String(ctx.jobNumber), FLUX_PMI_LIBRARY_PATH: ctx.library },
+        trapSingletons,
+        describe: `${program}: ${how}; ranks load the PMI library through Open MPI's flux component`,
+        singletonHint,
+      },
+    };
+  }
+  if (family === 'mpich') return { ok: true, wiring: { family, env: {}, trapSingletons, describe: `${program}: ${how}; speaks PMI itself`, singletonHint } };
+  return { ok: true, wiring: { env: {}, trapSingletons, describe: `${program}: ${how}`, singletonHint } };
+}
+
+/** A job number for FLUX_JOB_ID: positive and below 2^31, so every MPI reads it as the same integer. */
+export function randomJobNumber(random: () => number = Math.random): number {
+  return 1 + Math.floor(random() * 0x7ffffffe);
+}
