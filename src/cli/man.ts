@@ -139,6 +139,10 @@ function environmentSection(): string[] {
       'Set to 0 to not use the optional native helper (dist/native/tsmpiexec-helper, built by make build when a C compiler is present): isolation then joins cgroups and the private /tmp through sh, nsenter, setpriv, unshare and mount, as it does where the helper was not built. The jobs are the same, their start is slower, and a pipe that the output of tsmpiexec goes into keeps its size (the helper grows it to 1 MiB once it fills, which speeds up output into | tee and the like).',
     ),
     ...tagged(
+      '\\fBTSMPIEXEC_PMI_LIBRARY\\fR',
+      'The PMI client library that Open MPI ranks load (see --mpi), instead of dist/native/libtsmpiexec-pmi.so next to the launcher. Empty: there is none, and a job of several Open MPI ranks stops before it starts, saying so.',
+    ),
+    ...tagged(
       '\\fBTSMPIEXEC_HEAD_START\\fR',
       'Set to 0 to not move tsmpiexec into the cgroup it is already in as its first step. That move changes nothing; it only starts the kernel\'s wait for the first cgroup migration (an RCU grace period) while tsmpiexec loads, instead of in front of the first rank. It writes only a cgroup.procs file that lists tsmpiexec\'s own process.',
     ),
@@ -146,7 +150,7 @@ function environmentSection(): string[] {
   out.push(
     '.PP',
     roffText(
-      'Ranks receive the PMI variables their MPI library reads: PMI_FD, PMI_RANK and PMI_SIZE with --pmi-transport fd; PMI_PORT and PMI_ID with --pmi-transport tcp.',
+      'Ranks receive the PMI variables their MPI library reads: PMI_FD, PMI_RANK and PMI_SIZE with --pmi-transport fd; PMI_PORT and PMI_ID with --pmi-transport tcp or unix; MPI_LOCALRANKID and MPI_LOCALNRANKS. Open MPI ranks also receive FLUX_JOB_ID (a number drawn per job) and FLUX_PMI_LIBRARY_PATH.',
     ),
   );
   return out;

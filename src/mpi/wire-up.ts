@@ -10,14 +10,22 @@ export type MpiChoice = 'auto' | 'openmpi' | 'mpich' | 'none';
 
 export const PMI_LIBRARY_RELPATH = 'dist/native/libtsmpiexec-pmi.so';
 
-/** The PMI client library, when it was built (make build with a C compiler). */
-export function pmiLibraryPath(): string | undefined {
-  const p = path.join(packageRoot(), PMI_LIBRARY_RELPATH);
+/** The PMI client library ranks load, or why there is none. */
+export type PmiLibrary = { path: string } | { path?: undefined; why: string };
+
+/**
+ * The PMI client library: TSMPIEXEC_PMI_LIBRARY when set (empty: none, for tests and for installs that keep it
+ * elsewhere), else the one make build compiled next to the launcher.
+ */
+export function pmiLibrary(env: Record<string, string | undefined>): PmiLibrary {
+  const named = env.TSMPIEXEC_PMI_LIBRARY;
+  if (named === '') return { why: 'TSMPIEXEC_PMI_LIBRARY is empty' };
+  const p = named ?? path.join(packageRoot(), PMI_LIBRARY_RELPATH);
   try {
     fs.accessSync(p, fs.constants.R_OK);
-    return p;
+    return { path: p };
   } catch {
-    return undefined;
+    return { why: named !== undefined ? `TSMPIEXEC_PMI_LIBRARY names no readable file: ${named}` : `it is not built: ${PMI_LIBRARY_RELPATH}` };
   }
 }
 
@@ -40,7 +48,7 @@ export interface WiringContext {
   size: number;
   /** This job's number for MPIs that name files after it (same on every host of the job). */
   jobNumber: number;
-  library: string | undefined;
+  library: PmiLibrary;
 }
 
 export type WiringResult = { ok: true; wiring: SegmentWiring } | { ok: false; message: string; hint: string };
@@ -60,11 +68,11 @@ export function wireSegment(program: string, d: MpiDetection, ctx: WiringContext
           ? 'check that nothing in the environment overrides PMI_FD, PMI_PORT or MPIR_CVAR_PMI_VERSION'
           : 'name its MPI with --mpi openmpi or --mpi mpich, or use --mpi none if it does not use MPI';
   if (family === 'openmpi') {
-    if (!ctx.library) {
+    if (ctx.library.path === undefined) {
       if (ctx.size === 1) return { ok: true, wiring: { family, env: {}, trapSingletons: false, describe: `${program}: ${how}; one rank, run as a singleton (no PMI library built)`, singletonHint } };
       return {
         ok: false,
-        message: `Open MPI ranks join a job only through tsmpiexec's PMI library, which is not built (${PMI_LIBRARY_RELPATH})`,
+        message: `Open MPI ranks join a job only through tsmpiexec's PMI library, and ${ctx.library.why}`,
         hint: 'run make build where a C compiler is installed, or run Open MPI programs with mpirun.openmpi',
       };
     }
@@ -72,7 +80,7 @@ export function wireSegment(program: string, d: MpiDetection, ctx: WiringContext
       ok: true,
       wiring: {
         family,
-        env: { FLUX_JOB_ID: String(ctx.jobNumber), FLUX_PMI_LIBRARY_PATH: ctx.library },
+        env: { FLUX_JOB_ID: String(ctx.jobNumber), FLUX_PMI_LIBRARY_PATH: ctx.library.path },
         trapSingletons,
         describe: `${program}: ${how}; ranks load the PMI library through Open MPI's flux component`,
         singletonHint,

@@ -26,7 +26,7 @@ import { checkWorkdir, resolveProgram } from './resolve-program.js';
 import { describeOutcome } from '../report/summary.js';
 import { usageError, TsmpiError, ERROR_CODES } from '../util/errors.js';
 import { detectMpi } from '../mpi/detect.js';
-import { pmiLibraryPath, randomJobNumber, wireSegment, type SegmentWiring } from '../mpi/wire-up.js';
+import { pmiLibrary, randomJobNumber, type PmiLibrary, wireSegment, type SegmentWiring } from '../mpi/wire-up.js';
 import { EXIT } from './exit-status.js';
 
 /** Containment settings shared by every host (src/isolate). */
@@ -209,12 +209,12 @@ export class Job {
   private wireSegments(files: readonly string[], cwds: readonly string[], envs: ReadonlyArray<Record<string, string>>): SegmentWiring[] {
     const { req, plan, deps } = this;
     const jobNumber = randomJobNumber();
-    let library: string | undefined | null = null;
+    let library: PmiLibrary | undefined;
     return req.segments.map((s, i) => {
       const file = files[i] ?? s.program;
       const env = envs[i] ?? {};
       const detection = req.mpi === 'none' ? { usesMpi: false, via: 'not looked at' } : detectMpi(file, s.args, cwds[i] ?? deps.cwd, env);
-      if (library === null) library = pmiLibraryPath();
+      library ??= pmiLibrary(deps.env);
       const w = wireSegment(s.program, detection, { choice: req.mpi, size: plan.size, jobNumber, library });
       if (!w.ok) throw new TsmpiError(ERROR_CODES.PROGRAM, w.message, { culprit: s.program, hint: w.hint, exitStatus: EXIT.LAUNCH_FAILED });
       if (req.verbose) this.notice(`MPI: ${w.wiring.describe}`);

@@ -1,7 +1,7 @@
 // Our binding placement against MPICH Hydra's on the same synthetic topology: Hydra prints its bindings with
 // HYDRA_TOPO_DEBUG=1 when HWLOC_XMLFILE names an hwloc XML file. Skipped where mpiexec.hydra is not installed.
 import { describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { localBinding } from '../../src/binding/cpus.js';
@@ -13,12 +13,15 @@ const hydra = spawnSync('sh', ['-c', 'command -v mpiexec.hydra'], { encoding: 'u
 
 /** Hydra's "process 2 binding: 0011000000000000" lines → CPU lists by rank. */
 function hydraBindings(args: string[], n: number): number[][] {
-  const out = execFileSync(hydra, [...args, '-n', String(n), 'true'], {
+  const r = spawnSync(hydra, [...args, '-n', String(n), 'true'], {
     env: { ...process.env, HWLOC_XMLFILE: XML, HYDRA_TOPO_DEBUG: '1' },
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: 30_000,
   });
+  // Hydra's own failure, in full: its status or signal and what it said
+  if (r.status !== 0) throw new Error(`mpiexec.hydra ${args.join(' ')} failed (status ${String(r.status)}, signal ${String(r.signal)}, ${r.error?.message ?? 'no spawn error'}): ${r.stderr}${r.stdout.slice(-2000)}`);
+  const out = r.stdout;
   const by: number[][] = [];
   for (const m of out.matchAll(/^process ([0-9]+) binding: ([01]+)$/gm)) {
     by[Number(m[1])] = [...(m[2] ?? '')].flatMap((b, i) => (b === '1' ? [i] : []));

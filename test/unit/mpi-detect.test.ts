@@ -104,7 +104,7 @@ describe('which MPI a program uses', () => {
 
 describe('what the ranks are given', () => {
   const ompi = { family: 'openmpi', usesMpi: true, via: 'libmpi.so.40' } as const;
-  const ctx = { choice: 'auto', size: 4, jobNumber: 1234, library: '/x/libtsmpiexec-pmi.so' } as const;
+  const ctx = { choice: 'auto', size: 4, jobNumber: 1234, library: { path: '/x/libtsmpiexec-pmi.so' } } as const;
   it('gives Open MPI its flux component\'s two variables, and traps singletons in a job of several ranks', () => {
     const w = wireSegment('./a', ompi, ctx);
     expect(w.ok && w.wiring.env).toEqual({ FLUX_JOB_ID: '1234', FLUX_PMI_LIBRARY_PATH: '/x/libtsmpiexec-pmi.so' });
@@ -113,10 +113,10 @@ describe('what the ranks are given', () => {
     expect(one.ok && one.wiring.trapSingletons).toBe(false);
   });
   it('refuses Open MPI at several ranks without the library, with a hint, and lets one rank run alone', () => {
-    const w = wireSegment('./a', ompi, { ...ctx, library: undefined });
+    const w = wireSegment('./a', ompi, { ...ctx, library: { why: 'it is not built' } });
     expect(w.ok).toBe(false);
     expect(!w.ok && w.hint).toMatch(/make build/);
-    expect(wireSegment('./a', ompi, { ...ctx, library: undefined, size: 1 }).ok).toBe(true);
+    expect(wireSegment('./a', ompi, { ...ctx, library: { why: 'it is not built' }, size: 1 }).ok).toBe(true);
   });
   it('gives MPICH and non-MPI programs nothing; --mpi none turns the trap off; a forced wrong family names the right one', () => {
     const m = wireSegment('./m', { family: 'mpich', usesMpi: true, via: 'libmpich.so.12' }, ctx);
