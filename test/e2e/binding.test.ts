@@ -9,9 +9,16 @@ import { usableCpus } from '../../src/topology/read.js';
 import { formatCpuList } from '../../src/topology/cpulist.js';
 
 let lastMarker: string | undefined;
+/** The claims directories this file made (removed after each test). */
+const runtimeDirs: string[] = [];
+const runtimeDir = (): string => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'tsmpi-bind-'));
+  runtimeDirs.push(d);
+  return d;
+};
 // each run its own claims directory: other jobs on this host (other test files) must not change where ours go
 async function run(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
-  const r = await runTsmpiexec(args, { env: { XDG_RUNTIME_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'tsmpi-bind-')), ...env } });
+  const r = await runTsmpiexec(args, { env: { XDG_RUNTIME_DIR: runtimeDir(), ...env } });
   lastMarker = r.marker;
   return r;
 }
@@ -36,6 +43,11 @@ afterEach(async () => {
     lastMarker = undefined;
     expect(left, 'processes of the job left behind').toEqual([]);
   }
+  // the last job to let go of its CPUs removes the claims directory: nothing of ours is left in XDG_RUNTIME_DIR
+  const dirs = runtimeDirs.splice(0);
+  const inside = dirs.flatMap((d) => fs.readdirSync(d).map((e) => path.join(d, e)));
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  expect(inside, 'left in XDG_RUNTIME_DIR').toEqual([]);
 });
 
 const MODES: Array<[string, Record<string, string>]> = [
@@ -85,7 +97,7 @@ describe.skipIf(two === undefined)('binding on a 2-CPU host', () => {
   });
 
   it('two jobs at once get different cores by default', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsmpi-bind-'));
+    const dir = runtimeDir();
     const first = runTsmpiexec(['-n', '1', 'sh', '-c', 'grep Cpus_allowed_list /proc/self/status; sleep 2'], { env: { XDG_RUNTIME_DIR: dir } });
     // the second starts once the first's rank is running (its claim is written before the rank starts)
     const claims = path.join(dir, `tsmpiexec-${String(process.getuid?.() ?? 0)}`, 'cpus');

@@ -68,7 +68,11 @@ describe('whether the helper is used', () => {
 
   it('is part of the probed tools only when the deps name one', () => {
     const h = makeFakeHost({ layout: 'hybrid', mountNsOk: true });
-    expect(probeCapabilities(h.deps).tools.helper).toBeUndefined();
-    expect(probeCapabilities({ ...h.deps, nativeHelper: () => H }).tools.helper).toBe(H);
+    try {
+      expect(probeCapabilities(h.deps).tools.helper).toBeUndefined();
+      expect(probeCapabilities({ ...h.deps, nativeHelper: () => H }).tools.helper).toBe(H);
+    } finally {
+      h.dispose();
+    }
   });
 });
