@@ -1,4 +1,5 @@
-// Once per test run: compile the C fixtures with Debian's MPICH (mpicc.mpich) into build/fixtures.
+// Once per test run: compile the C fixtures with Debian's MPICH (mpicc.mpich), and a few with Open MPI
+// (mpicc.openmpi), into build/fixtures.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,8 +20,24 @@ function compilePmiFixtures(): void {
   }
 }
 
+/** Open MPI builds of the hello and the ring (ompi-hello, ompi-ring), when Debian's mpicc.openmpi is installed. */
+function compileOpenMpiFixtures(): void {
+  try {
+    execFileSync('sh', ['-c', 'command -v mpicc.openmpi'], { stdio: 'ignore' });
+  } catch {
+    return;
+  }
+  fs.mkdirSync(FIXTURE_DIR, { recursive: true });
+  for (const [name, input] of [['ompi-hello', 'examples/hello.c'], ['ompi-ring', 'test/fixtures/mpi/ring.c'], ['ompi-abort', 'test/fixtures/mpi/abort.c']] as const) {
+    const out = path.join(FIXTURE_DIR, name);
+    if (fs.existsSync(out) && fs.statSync(out).mtimeMs > fs.statSync(input).mtimeMs) continue;
+    execFileSync('mpicc.openmpi', ['-O2', '-o', out, path.resolve(input)], { stdio: 'inherit' });
+  }
+}
+
 export default function setup(): void {
   compilePmiFixtures();
+  compileOpenMpiFixtures();
   // The e2e tests check for their binaries themselves; a unit-only run needs neither MPICH nor dist/.
   try {
     execFileSync('sh', ['-c', 'command -v mpicc.mpich'], { stdio: 'ignore' });
