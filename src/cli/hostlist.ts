@@ -29,8 +29,18 @@ function slotCount(text: string): number | string {
   return n;
 }
 
+/** DNS limits (RFC 1035): 253 characters in all, 63 per dot-separated label. */
+const MAX_NAME = 253;
+const MAX_LABEL = 63;
+
 function checkName(name: string): string | undefined {
-  if (HOST_NAME.test(name)) return undefined;
+  if (HOST_NAME.test(name)) {
+    const shown = name.length > 40 ? `${name.slice(0, 40)}...` : name;
+    if (name.length > MAX_NAME) return `host name '${shown}' is ${name.length} characters long; a host name has at most ${MAX_NAME}`;
+    const long = name.split('.').find((l) => l.length > MAX_LABEL);
+    if (long !== undefined) return `host name '${shown}' has a part of ${long.length} characters between dots; each part has at most ${MAX_LABEL}`;
+    return undefined;
+  }
   if (/[[\]]/.test(name)) return `host name '${name}' looks like a range; ranges are not expanded here`;
   return `'${name}' is not a host name`;
 }

@@ -19,6 +19,7 @@ import { isTsmpiError } from '../util/errors.js';
 import type { RankLaunch } from '../proxy/rank-process.js';
 import { KvsService } from '../pmi/kvs-service.js';
 import { OutputMux } from '../io/mux.js';
+import { checkPatternDirs } from '../io/patterns.js';
 import type { Sink } from '../io/sink.js';
 import { forwardStdin, type StdinForwarder } from '../io/stdin.js';
 import { pmiEnv, segmentEnv } from './rank-env.js';
@@ -180,8 +181,13 @@ export class Job {
       checkWorkdir(dir);
       return dir;
     });
-    const segFile = req.segments.map((s, i) => resolveProgram(s.program, segCwd[i] ?? deps.cwd, segEnv[i]?.PATH));
+    // found as Hydra finds it: through the rank's PATH when it has one, else the launcher's (-genvnone gives
+    // the ranks no PATH at all, and hostname must still be found)
+    const segFile = req.segments.map((s, i) => resolveProgram(s.program, segCwd[i] ?? deps.cwd, segEnv[i]?.PATH ?? deps.env.PATH));
     this.segWiring = this.wireSegments(segFile, segCwd, segEnv);
+    const where = plan.ranks.map((r) => ({ rank: r.rank, host: r.host, segment: r.segment }));
+    if (req.outfilePattern !== undefined) checkPatternDirs('-outfile-pattern', req.outfilePattern, where, deps.cwd);
+    if (req.errfilePattern !== undefined) checkPatternDirs('-errfile-pattern', req.errfilePattern, where, deps.cwd);
     const out: RankLaunch[][] = plan.proxies.map(() => []);
     const gpus = this.gpuEnvs();
     for (const r of plan.ranks) {

@@ -88,7 +88,7 @@ async function dryRunMpi(req: JobRequest, env: Record<string, string | undefined
     const cwd = path.resolve(process.cwd(), s.wdir ?? req.wdir ?? '.');
     let file: string;
     try {
-      file = resolveProgram(s.program, cwd, segEnv.PATH);
+      file = resolveProgram(s.program, cwd, segEnv.PATH ?? env.PATH);
     } catch {
       return { segment: s.index, program: s.program, family: null, usesMpi: false, via: 'program not found' };
     }

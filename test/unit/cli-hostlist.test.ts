@@ -23,6 +23,7 @@ describe('parseHostList', () => {
     ['a,a', [{ name: 'a', slots: 2 }]],
     ['a:4,b,a', [{ name: 'a', slots: 5 }, { name: 'b' }]],
     ['10.0.0.1:2', [{ name: '10.0.0.1', slots: 2 }]],
+    [`${'a'.repeat(63)}.example`, [{ name: `${'a'.repeat(63)}.example` }]],
   ];
   for (const [input, want] of good) {
     it(`'${input}'`, () => expect(parseHostList(input)).toEqual(want));
@@ -42,6 +43,8 @@ describe('parseHostList', () => {
     ['n[01-04]', 'range'],
     ['a b', "'a b'"],
     ['-a', "'-a'"],
+    [`${'a'.repeat(64)}.example`, 'part of 64 characters'],
+    [Array.from({ length: 5 }, () => 'b'.repeat(60)).join('.'), 'is 304 characters long; a host name has at most 253'],
   ];
   for (const [input, fragment] of bad) {
     it(`rejects '${input}'`, () => {

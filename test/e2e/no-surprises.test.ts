@@ -1,0 +1,63 @@
+// Defaults that never silently break a job, through bin/tsmpiexec on this host: programs found with the
+// launcher's PATH when the ranks have none, output directories checked before anything starts, host names
+// longer than DNS allows refused in one line.
+import { afterEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { trackedJobs } from '../helpers/run.js';
+
+const jobs = trackedJobs();
+
+afterEach(async () => {
+  expect(await jobs.leftovers(), 'processes of the job left behind').toEqual([]);
+});
+
+describe('the environment asked for, and the program found anyway', () => {
+  it('-genvnone: hostname is found with the launcher\'s PATH, and the rank sees no variable of the launcher\'s', async () => {
+    const h = await jobs.run(['-genvnone', '-n', '1', 'hostname']);
+    expect(h.stderr).toBe('');
+    expect(h.code).toBe(0);
+    expect(h.stdout.trim()).toBe(os.hostname());
+    const e = await jobs.run(['-genvnone', '-n', '1', 'env'], { env: { SURPRISE_VAR: 'x' } });
+    expect(e.code).toBe(0);
+    const names = e.stdout.trim().split('\n').map((l) => l.split('=')[0]);
+    expect(names).not.toContain('PATH');
+    expect(names).not.toContain('HOME');
+    expect(names).not.toContain('SURPRISE_VAR');
+    expect(names).toContain('PMI_RANK');
+  });
+
+  it('-genvlist HOME: env is found, and the rank gets HOME and nothing else of the launcher\'s', async () => {
+    const e = await jobs.run(['-genvlist', 'HOME', '-n', '1', 'env'], { env: { SURPRISE_VAR: 'x' } });
+    expect(e.code).toBe(0);
+    expect(e.stdout).toMatch(/^HOME=/m);
+    expect(e.stdout).not.toMatch(/^(PATH|SURPRISE_VAR)=/m);
+  });
+});
+
+describe('checked before anything starts', () => {
+  it('-outfile-pattern into a missing directory: exit 2, one line and a hint, no rank started', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsmpi-nosurp-'));
+    try {
+      const flag = path.join(dir, 'started');
+      const r = await jobs.run(['-outfile-pattern', 'nodir/o.%r', '-n', '2', 'sh', '-c', `touch ${flag}`], { cwd: dir });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^tsmpiexec: the directory of output file \S+\/nodir\/o\.0 does not exist \(-outfile-pattern nodir\/o\.%r\)/);
+      expect(r.stderr).toMatch(/\nhint: create \S+nodir first/);
+      expect(fs.existsSync(flag)).toBe(false);
+      const e = await jobs.run(['-errfile-pattern', `${flag}/e.%r`, '-n', '1', 'true'], { cwd: dir });
+      expect(e.code).toBe(2);
+      expect(e.stderr).toContain('-errfile-pattern');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a host name longer than DNS allows: exit 2 with one line naming it', async () => {
+    const label = 'n'.repeat(64);
+    const r = await jobs.run(['-hosts', `${label}.example`, '-n', '1', 'true']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('has a part of 64 characters between dots; each part has at most 63');
+  });
+});
