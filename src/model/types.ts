@@ -208,4 +208,6 @@ export interface JobOutcome {
   phases?: PhaseTimes;
   /** Per host, when isolation could account for it. */
   usage: HostUsage[];
+  /** Ranks whose failure was already said on stderr when it happened (the end summary does not repeat them). */
+  announced?: number[];
 }

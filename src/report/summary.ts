@@ -50,11 +50,16 @@ function isSuccess(o: RankOutcome): boolean {
   return o.kind === 'exited' && o.code === 0;
 }
 
-/** One line per (host, outcome) group of ranks that did not succeed; empty when all succeeded. */
-export function failureSummary(outcome: JobOutcome): string[] {
+/**
+ * One line per (host, outcome) group of ranks that did not succeed; empty when all succeeded. `fresh`: leave
+ * out the ranks whose failure was already said when it happened (outcome.announced), so stderr says each
+ * fact once.
+ */
+export function failureSummary(outcome: JobOutcome, fresh = false): string[] {
   const groups = new Map<string, { host: string; what: string; spawn: number | undefined; ranks: number[] }>();
+  const said = new Set(fresh ? (outcome.announced ?? []) : []);
   for (const r of outcome.ranks) {
-    if (isSuccess(r.outcome)) continue;
+    if (isSuccess(r.outcome) || said.has(r.rank)) continue;
     const what = describeOutcome(r.outcome).replace(/^was /, '');
     const key = `${r.host}\0${what}\0${r.spawn?.group ?? 0}`;
     let g = groups.get(key);

@@ -136,6 +136,8 @@ export class Job {
   private segEnv: Array<Record<string, string>> = [];
   /** What each segment's MPI needs, and whether its ranks must speak PMI (src/mpi). */
   private segWiring: SegmentWiring[] = [];
+  /** Ranks whose failure a notice already named. */
+  private readonly announced: number[] = [];
   /** The singleton trap speaks once per job. */
   private noPmiSaid = false;
   private readonly mux: OutputMux;
@@ -145,6 +147,7 @@ export class Job {
   private readonly settledRanks = new Set<number>();
   private openStreams = 0;
   private graceTimer: NodeJS.Timeout | undefined;
+  private interruptTimer: NodeJS.Timeout | undefined;
   private timeoutTimer: NodeJS.Timeout | undefined;
   private killedAll = false;
   private stdin: StdinForwarder | undefined;
@@ -569,6 +572,7 @@ export class Job {
       this.addCause({ kind: 'rank-failed', rank, host, outcome });
     }
     const others = this.total - this.outcomes.size;
+    this.announced.push(rank);
     this.notice(`${this.rankName(rank)} on ${host} ${describeOutcome(outcome)}${others > 0 ? `: terminating the other ${others} rank${others === 1 ? '' : 's'}` : ''}`);
     this.terminate('SIGTERM');
   }
@@ -662,6 +666,15 @@ export class Job {
     }
     this.addCause({ kind: 'signal', signal: sig });
     this.terminate(sig);
+    // ranks that ignore the interrupt would otherwise keep the user waiting in silence for the grace period
+    if (sig === 'SIGINT' && this.req.graceSec > 1) {
+      this.interruptTimer = setTimeout(() => {
+        if (this.phase === 'terminating' && !this.killedAll) {
+          this.notice(`interrupted: the ranks still running get ${this.req.graceSec} s to end before SIGKILL; press Ctrl-C again to kill them now`);
+        }
+      }, 1000);
+      this.interruptTimer.unref();
+    }
   }
 
   private terminate(sig: NodeJS.Signals): void {
@@ -691,6 +704,7 @@ export class Job {
     if (this.phase === 'draining' || this.phase === 'done') return;
     this.phase = 'draining';
     clearTimeout(this.graceTimer);
+    clearTimeout(this.interruptTimer);
     clearTimeout(this.timeoutTimer);
     this.stdin?.stop();
     // Leftovers in the ranks' process groups go now; they may hold our pipes.
@@ -720,7 +734,7 @@ export class Job {
       outcome: this.outcomes.get(r.rank) ?? ({ kind: 'not-started', reason: 'never started' } as RankOutcome),
     }));
     const usage = this.proxies.map((p) => p.usage?.()).filter((u): u is HostUsage => u !== undefined);
-    this.resolveDone({ causes: this.causes, ranks, usage, phases: this.phases });
+    this.resolveDone({ causes: this.causes, ranks, usage, phases: this.phases, announced: this.announced });
   }
 
   /** Whether tsmpiexec had to SIGKILL (for the summary). */

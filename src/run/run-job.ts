@@ -168,7 +168,7 @@ export async function runJob(req: JobRequest, out: Sink, err: Sink, ui: Ui, befo
     const outcome = await job_.run();
     progress.stop();
     const status = exitStatus(outcome.causes);
-    const lines = outcome.causes.length > 0 ? failureSummary(outcome) : [];
+    const lines = outcome.causes.length > 0 ? failureSummary(outcome, true) : [];
     for (const l of lines) err.write(Buffer.from(ui.stderr.error(`tsmpiexec: ${l}`) + '\n'));
     if (req.report) err.write(Buffer.from(usageTable(outcome)));
     if (req.reportJson !== undefined) writeReport(err, ui, req.reportJson, 'usage report', usageJson(outcome));

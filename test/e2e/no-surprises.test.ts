@@ -61,3 +61,39 @@ describe('checked before anything starts', () => {
     expect(r.stderr).toContain('has a part of 64 characters between dots; each part has at most 63');
   });
 });
+
+describe('one line per fact', () => {
+  it('a failing rank is named once: by the notice when it fails, not again in the summary', async () => {
+    const r = await jobs.run(['-n', '3', 'sh', '-c', 'exit 7']);
+    expect(r.code).toBe(7);
+    const lines = r.stderr.trim().split('\n');
+    // every rank is accounted for exactly once over all lines ("rank 0 ... terminating", "ranks 1-2 ...")
+    const named = lines.flatMap((l) => {
+      const m = /^tsmpiexec: ranks? ([0-9,-]+) on /.exec(l);
+      return (m?.[1] ?? '').split(',').flatMap((part) => {
+        const [a, b] = part.split('-').map(Number);
+        return b === undefined ? [a] : Array.from({ length: (b as number) - (a as number) + 1 }, (_, i) => (a as number) + i);
+      });
+    });
+    expect(named.sort(), r.stderr).toEqual([0, 1, 2]);
+  });
+
+  it('one Ctrl-C on ranks that ignore it says that a second one kills at once; the second does', async () => {
+    let child: import('node:child_process').ChildProcess | undefined;
+    const p = jobs.run(['-n', '2', '-grace', '50', 'sh', '-c', "trap '' INT; echo up; exec sleep 60"], {
+      onStdout: (_chunk, c) => {
+        child = c;
+      },
+    });
+    for (let i = 0; i < 200 && child === undefined; i++) await new Promise((res) => setTimeout(res, 25));
+    await new Promise((res) => setTimeout(res, 300));
+    child?.kill('SIGINT');
+    await new Promise((res) => setTimeout(res, 1600));
+    child?.kill('SIGINT');
+    const r = await p;
+    expect(r.stderr).toMatch(/interrupted: the ranks still running get 50 s to end before SIGKILL; press Ctrl-C again to kill them now/);
+    expect(r.code).toBe(130);
+    // killed by the second Ctrl-C, not after the 50 s grace
+    expect(r.ms).toBeLessThan(30_000);
+  });
+});
