@@ -42,7 +42,17 @@ dist/native/tsmpiexec-helper: native/helper.c
 	    || { rm -f $@.tmp; echo "tsmpiexec: the optional native helper did not compile: isolation will use sh and nsenter"; }; \
 	else echo "tsmpiexec: no C compiler ($(CC)): building without the optional native helper (isolation uses sh and nsenter)"; fi
 
-build: dist/native/tsmpiexec-helper dist/main.js
+# The optional PMI client library (native/libpmi.c, docs/pmi-library.md): the PMI-1 and PMI-2 C APIs over our
+# wire protocol, for MPIs that load a PMI library instead of speaking the wire (Open MPI 4's flux component).
+# Without a C compiler the build goes on without it; Open MPI jobs of several ranks then say so and stop.
+dist/native/libtsmpiexec-pmi.so: native/libpmi.c native/tsmpiexec-pmi.h
+	@mkdir -p dist/native
+	@if command -v $(CC) >/dev/null 2>&1; then \
+	  $(CC) -O2 -Wall -Wextra -fPIC -shared -fvisibility=hidden -Wl,-soname,libtsmpiexec-pmi.so -o $@.tmp native/libpmi.c -lpthread && mv $@.tmp $@ \
+	    || { rm -f $@.tmp; echo "tsmpiexec: the optional PMI library did not compile: Open MPI programs cannot run as one job"; }; \
+	else echo "tsmpiexec: no C compiler ($(CC)): building without the optional PMI library (Open MPI programs cannot run as one job)"; fi
+
+build: dist/native/tsmpiexec-helper dist/native/libtsmpiexec-pmi.so dist/main.js
 
 # Regenerate the files derived from the option table (a unit test fails when they drift).
 man: build

@@ -91,7 +91,12 @@ export function wireSegment(program: string, d: MpiDetection, ctx: WiringContext
   return { ok: true, wiring: { env: {}, trapSingletons, describe: `${program}: ${how}`, singletonHint } };
 }
 
-/** A job number for FLUX_JOB_ID: positive and below 2^31, so every MPI reads it as the same integer. */
+/**
+ * A job number for FLUX_JOB_ID. Open MPI reads it as its 32-bit job id: a job family (high 16 bits) and a local
+ * job (low 16). Its MPI layer drops the top bit of the local part where its PMI layer keeps it, so with that bit
+ * set the ranks look up each other's data under a job id nobody wrote. Both halves stay in 1..0x7fff.
+ */
 export function randomJobNumber(random: () => number = Math.random): number {
-  return 1 + Math.floor(random() * 0x7ffffffe);
+  const half = (): number => 1 + Math.floor(random() * 0x7fff);
+  return half() * 0x10000 + half();
 }

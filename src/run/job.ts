@@ -593,6 +593,8 @@ export class Job {
         const program = this.req.segments[seg]?.program ?? '?';
         const hint = this.segWiring[seg]?.singletonHint ?? '';
         this.notice(`${this.rankName(rank)} on ${host} (${program}, an MPI program) ended without ever contacting the PMI server: it ran as a one-rank job of its own, not as rank ${rank} of ${this.plan.size}; ${hint}`);
+        // that line is the job's story: the ranks ended for it are not listed again one by one
+        for (const r of this.plan.ranks) this.announced.push(r.rank);
       }
       this.terminate('SIGTERM');
     }

@@ -13,6 +13,8 @@ import { clusterUp, slurmBedUp, slurmUnavailable, type Cluster } from '../slurm/
 const unavailable = slurmUnavailable();
 const skip = unavailable !== undefined && process.env.CI !== 'true';
 const hello = path.join(FIX, 'hello');
+const ompiHello = path.join(FIX, 'ompi-hello');
+const pmiLibrary = path.resolve('dist/native/libtsmpiexec-pmi.so');
 const node = process.execPath;
 
 let bed: { dir: string; down(): void } | undefined;
@@ -71,6 +73,19 @@ describe.skipIf(skip)('a three-node Slurm on the test bed', () => {
     expect(text).toContain('5 ranks on 3 host(s) [h1:2 h2:2 h3:1], launcher slurm');
     const hostOf = ['h1', 'h1', 'h2', 'h2', 'h3'];
     for (let i = 0; i < 5; i++) expect(text).toContain(`hello from rank ${i} of 5 on ${hostOf[i]} (allreduce sum 10, expected 10)\n`);
+    expect(text).toContain('tsmpiexec exit 0\n');
+  });
+
+  it.runIf(fs.existsSync(ompiHello) && fs.existsSync(pmiLibrary))('runs an Open MPI hello across the nodes (its flux component loading our PMI library)', async () => {
+    const cl = c as Cluster;
+    const out = path.join(cl.dir, 'ompi.out');
+    const script = cl.script('ompi.sh', `#!/bin/bash\nexport OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n${node} ${BIN} ${ompiHello}\necho "tsmpiexec exit $?"\n`);
+    const id = cl.submit(script, ['-N', '3', '-n', '4', '-o', out], newMarker());
+    const st = await cl.waitEnded(id);
+    const text = read(out);
+    expect(st.state, text).toBe('COMPLETED');
+    const hostOf = ['h1', 'h1', 'h2', 'h3'];
+    for (let i = 0; i < 4; i++) expect(text).toContain(`hello from rank ${i} of 4 on ${hostOf[i]} (allreduce sum 6, expected 6)\n`);
     expect(text).toContain('tsmpiexec exit 0\n');
   });
 

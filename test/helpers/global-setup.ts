@@ -35,8 +35,23 @@ function compileOpenMpiFixtures(): void {
   }
 }
 
+/** test/fixtures/pmilib/*.c: plain C that loads our PMI library with dlopen (needs only cc and native/). */
+function compilePmiLibFixtures(): void {
+  const src = path.resolve('test/fixtures/pmilib');
+  fs.mkdirSync(FIXTURE_DIR, { recursive: true });
+  for (const f of fs.readdirSync(src).filter((n) => n.endsWith('.c'))) {
+    const out = path.join(FIXTURE_DIR, f.slice(0, -2));
+    const input = path.join(src, f);
+    const header = path.resolve('native/tsmpiexec-pmi.h');
+    const newest = Math.max(fs.statSync(input).mtimeMs, fs.statSync(header).mtimeMs);
+    if (fs.existsSync(out) && fs.statSync(out).mtimeMs > newest) continue;
+    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-I', path.resolve('native'), '-o', out, input], { stdio: 'inherit' });
+  }
+}
+
 export default function setup(): void {
   compilePmiFixtures();
+  compilePmiLibFixtures();
   compileOpenMpiFixtures();
   // The e2e tests check for their binaries themselves; a unit-only run needs neither MPICH nor dist/.
   try {

@@ -130,8 +130,15 @@ describe('what the ranks are given', () => {
     expect(forced.ok && forced.wiring.env).toEqual({});
     expect(forced.ok && forced.wiring.singletonHint).toMatch(/Open MPI .*leave out --mpi mpich/);
   });
-  it('draws job numbers that every MPI reads as the same positive 31-bit integer', () => {
-    expect(randomJobNumber(() => 0)).toBe(1);
-    expect(randomJobNumber(() => 0.999999999999)).toBeLessThan(2 ** 31);
+  it('draws job numbers whose family and local halves both stay in 1..0x7fff (Open MPI drops bit 15 of the local half)', () => {
+    expect(randomJobNumber(() => 0)).toBe(0x10001);
+    const top = randomJobNumber(() => 0.999999999999);
+    expect(top).toBe(0x7fff7fff);
+    for (let i = 0; i < 1000; i++) {
+      const n = randomJobNumber();
+      expect(n & 0x8000).toBe(0);
+      expect(n >>> 16).toBeGreaterThan(0);
+      expect(n & 0xffff).toBeGreaterThan(0);
+    }
   });
 });

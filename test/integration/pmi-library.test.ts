@@ -1,0 +1,58 @@
+// The PMI client library (native/libpmi.c, dist/native/libtsmpiexec-pmi.so) in real ranks: a C program loads
+// it with dlopen, as Open MPI's flux component does, and drives the PMI-1 or the PMI-2 C API (put values with
+// spaces, '=', ';', '%', newlines and an advertised-maximum value; barrier; read every rank's values back byte
+// for byte; check the errors). Under tsmpiexec over PMI_FD, TCP and UNIX sockets, under MPICH's own launcher
+// (mpiexec.hydra, which serves the same wire protocol: the library must work with both servers), and alone.
+import { describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FIX, NO_OUTER_PMI, runTsmpiexec } from '../helpers/run.js';
+
+const LIB = path.resolve('dist/native/libtsmpiexec-pmi.so');
+const CHECK = path.join(FIX, 'pmilib-check');
+const hydra = spawnSync('sh', ['-c', 'command -v mpiexec.hydra'], { encoding: 'utf8' }).stdout.trim();
+const missing = !fs.existsSync(LIB) ? `the PMI library is not built (${LIB}: make build needs a C compiler)` : undefined;
+// CI has a C compiler: there the library exists and nothing here may be skipped
+const skip = missing !== undefined && process.env.CI !== 'true';
+
+function expectRanks(stdout: string, api: 'pmi1' | 'pmi2', n: number): void {
+  expect(stdout, stdout).not.toContain('FAIL');
+  for (let r = 0; r < n; r++) expect(stdout).toMatch(new RegExp(`^pmilib: ${api} rank ${r} of ${n} ok`, 'm'));
+}
+
+describe.skipIf(skip)('the PMI client library in real ranks', () => {
+  it.each(['pmi1', 'pmi2'] as const)('%s alone, without a server: a singleton, rank 0 of 1', (api) => {
+    if (missing) throw new Error(missing);
+    const env: Record<string, string> = { ...process.env } as Record<string, string>;
+    for (const k of ['PMI_FD', 'PMI_PORT', 'PMI_ID', 'PMI_RANK', 'PMI_SIZE']) delete env[k];
+    const out = execFileSync(CHECK, [LIB, api], { env, encoding: 'utf8' });
+    expectRanks(out, api, 1);
+  });
+
+  for (const api of ['pmi1', 'pmi2'] as const) {
+    for (const transport of [[], ['-pmi-port'], ['--pmi-transport', 'unix']]) {
+      it(`${api} under tsmpiexec -n 4 ${transport.join(' ') || '(PMI_FD)'}`, async () => {
+        const r = await runTsmpiexec([...transport, '-n', '4', CHECK, LIB, api], { env: NO_OUTER_PMI, timeoutMs: 60_000 });
+        expect(r.stderr).toBe('');
+        expect(r.code).toBe(0);
+        expectRanks(r.stdout, api, 4);
+        if (api === 'pmi1') expect(r.stdout).toMatch(/clique=0,1,2,3 /);
+      });
+    }
+  }
+
+  describe.skipIf(hydra === '')('under mpiexec.hydra (MPICH\'s launcher serves the same wire protocol)', () => {
+    for (const api of ['pmi1', 'pmi2'] as const) {
+      for (const extra of [[], ['-pmi-port']]) {
+        it(`${api} under mpiexec.hydra -n 4 ${extra.join(' ') || '(PMI_FD)'}`, () => {
+          const env: Record<string, string> = { ...process.env } as Record<string, string>;
+          for (const k of ['PMI_FD', 'PMI_PORT', 'PMI_ID', 'PMI_RANK', 'PMI_SIZE']) delete env[k];
+          const res = spawnSync(hydra, [...extra, '-n', '4', CHECK, LIB, api], { env, encoding: 'utf8', timeout: 60_000 });
+          expect(res.status, `${res.stdout}${res.stderr}`).toBe(0);
+          expectRanks(res.stdout, api, 4);
+        });
+      }
+    }
+  });
+});
