@@ -36,6 +36,7 @@ const MPI4PY_HELLO =
 let markers: string[] = [];
 let tmpBefore: string[] = [];
 let shmBefore: string[] = [];
+let ompiTmpBefore: string[] = [];
 
 async function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const r = await runTsmpiexec(args, { timeoutMs: 60_000, ...opts, env: { ...NO_OUTER_PMI, ...ROOT_OK, ...opts.env } });
@@ -56,6 +57,7 @@ describe.skipIf(skip)('Open MPI and mpi4py as one job', () => {
     if (!fs.existsSync(fx('ompi-hello'))) throw new Error(`Open MPI fixtures are missing in ${FIX}`);
     tmpBefore = tmpEntries();
     shmBefore = fs.readdirSync('/dev/shm');
+    ompiTmpBefore = fs.readdirSync('/tmp').filter((e) => e.startsWith('ompi.'));
   });
 
   afterEach(async () => {
@@ -69,6 +71,8 @@ describe.skipIf(skip)('Open MPI and mpi4py as one job', () => {
     expect(tmpEntries().filter((e) => !tmpBefore.includes(e)), 'temporary files left behind').toEqual([]);
     // Open MPI's shared-memory segments live in the job's private /dev/shm and go with it
     expect(fs.readdirSync('/dev/shm').filter((e) => !shmBefore.includes(e) && /^(vader|sm_|ompi|opal)/.test(e))).toEqual([]);
+    // and its session directories (/tmp/ompi.HOST.UID) in the job's private /tmp
+    expect(fs.readdirSync('/tmp').filter((e) => e.startsWith('ompi.') && !ompiTmpBefore.includes(e))).toEqual([]);
   });
 
   it('Open MPI hello + allreduce at -n 2 and -n 4 over PMI_FD: every rank sees the whole world', async () => {
@@ -124,6 +128,15 @@ describe.skipIf(skip)('Open MPI and mpi4py as one job', () => {
     const res = spawnSync('mpiexec.hydra', ['-n', '4', '-genv', 'FLUX_JOB_ID', '65537', '-genv', 'FLUX_PMI_LIBRARY_PATH', LIB, fx('ompi-hello')], { env, encoding: 'utf8', timeout: 60_000 });
     expect(res.status, res.stderr).toBe(0);
     hellos(res.stdout, 4);
+  });
+
+  it('--report accounts for every Open MPI rank', async () => {
+    const r = await run(['--report', '-n', '2', fx('ompi-hello')]);
+    expect(r.code).toBe(0);
+    hellos(r.stdout, 2);
+    expect(r.stderr).toMatch(/^RANK +HOST +EXIT/m);
+    expect(r.stderr).toMatch(/^0 +\S+ +0 /m);
+    expect(r.stderr).toMatch(/^1 +\S+ +0 /m);
   });
 
   it('--dry-run and --verbose say which MPI each program uses', async () => {
