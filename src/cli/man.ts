@@ -97,7 +97,7 @@ function tagged(tag: string, text: string): string[] {
 }
 
 function exitSection(): string[] {
-  const out = ['.SH "EXIT STATUS"', roffText('The first cause recorded decides the status; later failures do not change it.')];
+  const out = ['.SH "EXIT STATUS"', roffText('The first cause recorded decides the status; later failures do not change it. A rank that exits with a non-zero code before it called MPI_Finalize is such a cause, and the other ranks are terminated. A rank that exits non-zero after MPI_Finalize ends nobody else; when nothing else failed, the status is the highest of those codes, whatever order the ranks ended in (ranks exiting 0, 1, 2 and 3 after MPI_Finalize give 3, as Hydra does).')];
   const fixed = Object.entries(EXIT) as Array<[string, number]>;
   const ok = fixed.find(([k]) => k === 'OK');
   if (ok) out.push(...tagged(`\\fB${ok[1]}\\fR`, EXIT_TEXT.OK ?? 'OK'));

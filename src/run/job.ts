@@ -60,6 +60,9 @@ export interface ProxySpec {
 /** The answer to PMI spawn where no job can start ranks (tests of a lone proxy). */
 export const spawnUnsupported = async (): Promise<SpawnResult> => ({ ok: false, error: 'spawn is not supported here' });
 
+/** How long a rank that exited non-zero may take to say whether it had finalized (Job.rankExited). */
+const PENDING_FAILURE_MS = 1000;
+
 /** Upper bound on the processes MPI_Comm_spawn may add to one job (a runaway spawn loop ends here). */
 export const MAX_SPAWNED_RANKS = 65536;
 
@@ -136,6 +139,10 @@ export class Job {
   private segEnv: Array<Record<string, string>> = [];
   /** What each segment's MPI needs, and whether its ranks must speak PMI (src/mpi). */
   private segWiring: SegmentWiring[] = [];
+  /** Ranks that exited non-zero, until it is known whether they had finalized (rankSettled). */
+  private readonly pendingFailures = new Map<number, NodeJS.Timeout>();
+  /** Ranks that exited non-zero after MPI_Finalize: they end nobody else. */
+  private readonly afterFinalize: Array<{ rank: number; code: number; host: string }> = [];
   /** Ranks whose failure a notice already named. */
   private readonly announced: number[] = [];
   /** The singleton trap speaks once per job. */
@@ -565,6 +572,20 @@ export class Job {
     this.times.set(rank, t);
     const failed = outcome.kind !== 'exited' || outcome.code !== 0;
     if (!failed || this.phase !== 'running') return;
+    if (outcome.kind === 'exited') {
+      // A non-zero exit after MPI_Finalize ends nobody else (see rankSettled); whether the rank finalized is
+      // known once its PMI conversation is complete, which is almost at once. A rank that does not settle
+      // within a second (a child holding its output open) is taken as failed without that answer.
+      this.pendingFailures.set(rank, setTimeout(() => this.rankFailed(rank, outcome), PENDING_FAILURE_MS));
+      return;
+    }
+    this.rankFailed(rank, outcome);
+  }
+
+  /** A rank failed while the job runs: its cause, one line, and the others terminated. */
+  private rankFailed(rank: number, outcome: RankOutcome): void {
+    this.pendingFailures.delete(rank);
+    if (this.phase !== 'running') return;
     const host = this.hostOf(rank);
     if (outcome.kind === 'not-started') {
       this.addCause({ kind: 'launch-failed', host, message: `${this.rankName(rank)}: ${outcome.reason}` });
@@ -578,6 +599,13 @@ export class Job {
   }
 
   private rankSettled(rank: number, outcome: RankOutcome, pmi: PmiState): void {
+    const pending = this.pendingFailures.get(rank);
+    if (pending !== undefined) {
+      clearTimeout(pending);
+      this.pendingFailures.delete(rank);
+      if (pmi === 'finalized' && outcome.kind === 'exited') this.afterFinalize.push({ rank, code: outcome.code, host: this.hostOf(rank) });
+      else this.rankFailed(rank, outcome);
+    }
     if (pmi === 'initialized' && outcome.kind === 'exited' && outcome.code === 0 && this.phase === 'running') {
       const host = this.hostOf(rank);
       this.addCause({ kind: 'no-finalize', rank, host });
@@ -705,6 +733,11 @@ export class Job {
   private async finish(): Promise<void> {
     if (this.phase === 'draining' || this.phase === 'done') return;
     this.phase = 'draining';
+    for (const t of this.pendingFailures.values()) clearTimeout(t);
+    // Ranks that exited non-zero after MPI_Finalize: the job's status is the highest of their codes (the lowest
+    // rank among equals), whatever order they ended in; a cause recorded earlier still comes first.
+    const worst = [...this.afterFinalize].sort((a, b) => b.code - a.code || a.rank - b.rank)[0];
+    if (worst) this.addCause({ kind: 'rank-failed', rank: worst.rank, host: worst.host, outcome: { kind: 'exited', code: worst.code } });
     clearTimeout(this.graceTimer);
     clearTimeout(this.interruptTimer);
     clearTimeout(this.timeoutTimer);

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { trackedJobs } from '../helpers/run.js';
+import { FIX, trackedJobs } from '../helpers/run.js';
 
 const jobs = trackedJobs();
 
@@ -95,5 +95,21 @@ describe('one line per fact', () => {
     expect(r.code).toBe(130);
     // killed by the second Ctrl-C, not after the 50 s grace
     expect(r.ms).toBeLessThan(30_000);
+  });
+});
+
+describe('a deterministic exit status', () => {
+  it('ranks exiting 0..3 after MPI_Finalize: nobody is killed, and the status is 3 every time', async () => {
+    const prog = path.join(FIX, 'finalize-exit');
+    if (!fs.existsSync(prog)) throw new Error(`MPI fixtures are missing in ${FIX}`);
+    const codes: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await jobs.run(['-n', '4', prog]);
+      codes.push(r.code ?? -1);
+      expect(r.stderr, r.stderr).not.toMatch(/SIGTERM|terminating/);
+      // the end summary still names every rank that did not exit 0, once
+      for (const k of [1, 2, 3]) expect(r.stderr).toMatch(new RegExp(`^tsmpiexec: rank ${k} on \\S+: exited with code ${k}$`, 'm'));
+    }
+    expect(codes).toEqual([3, 3, 3, 3, 3, 3]);
   });
 });
