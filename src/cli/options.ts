@@ -82,6 +82,12 @@ const TABLE = [
     man: 'Read the host list from FILE: one host per line as NAME, NAME:SLOTS or NAME slots=SLOTS (Open MPI\'s form; max_slots=M is accepted and ignored). A # starts a comment; blank lines are ignored. See FILES.',
   },
   {
+    name: 'usize', aliases: [], group: 'placement', scope: 'global', arity: 1, valueName: 'SIZE', valueKind: 'text',
+    origin: 'hydra', dashes: 1,
+    help: 'universe size: SYSTEM, INFINITE or N',
+    man: 'The universe size the ranks are told (MPI_UNIVERSE_SIZE: how many processes the job may grow to with MPI_Comm_spawn). SYSTEM, the default, is the slots of the host list or batch allocation (a host without a count has one slot; this host alone has one slot per usable CPU), and never less than the job\'s ranks. INFINITE says there is no limit; N is a number of processes.',
+  },
+  {
     name: 'ppn', aliases: [], group: 'placement', scope: 'global', arity: 1, valueName: 'N', valueKind: 'int',
     origin: 'hydra', dashes: 1,
     help: 'ranks per host',

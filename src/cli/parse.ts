@@ -180,6 +180,10 @@ const INTERPRET: { [K in OptionName]: Interpret } = {
   'map-by': (t, [v = ''], label) => {
     t.job.mapBy = parseMapBy(v, label);
   },
+  usize: (t, [v = ''], label) => {
+    const u = v.toUpperCase();
+    t.job.usize = u === 'SYSTEM' ? 'system' : u === 'INFINITE' ? 'infinite' : parseWholeNumber(v, label, 1);
+  },
   'gpus-per-proc': (t, [v = ''], label) => {
     t.job.gpusPerProc = parseWholeNumber(v, label, 1);
   },

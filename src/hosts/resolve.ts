@@ -64,6 +64,17 @@ export function resolveHosts(req: Pick<JobRequest, 'hosts' | 'hostfile'>, deps: 
   return { hosts: [{ name: hostname }], source: { kind: 'default' } };
 }
 
+/**
+ * The universe size (-usize): SYSTEM is the slots of the host list or allocation (this host alone: one per usable
+ * CPU), never below the job's size; INFINITE is -1 (no limit); N as given, never below the job's size.
+ */
+export function universeSize(usize: number | 'system' | 'infinite' | undefined, hosts: readonly HostSpec[], ppn: number | undefined, defaultHost: boolean, size: number, cpus: number): number {
+  if (usize === 'infinite') return -1;
+  if (typeof usize === 'number') return Math.max(usize, size);
+  const slots = defaultHost && ppn === undefined ? cpus : defaultRankCount(hosts, ppn);
+  return Math.max(slots, size);
+}
+
 /** Ranks to run without -n: every slot once (a host without a count has one slot). */
 export function defaultRankCount(hosts: readonly HostSpec[], ppn: number | undefined): number {
   return hosts.reduce((n, h) => n + (ppn ?? h.slots ?? 1), 0);

@@ -95,6 +95,8 @@ export interface JobRequest {
   bindTo: BindPolicy;
   /** -map-by: the order a host's CPUs are handed out in. */
   mapBy?: MapPolicy;
+  /** -usize: the universe size ranks are told (undefined: SYSTEM). */
+  usize?: number | 'system' | 'infinite';
   /** -gpus-per-proc: devices per rank (undefined: GPUs are left as they are). */
   gpusPerProc?: number;
   /** --report-bindings */
@@ -139,6 +141,8 @@ export interface JobPlan {
   /** PMI_process_mapping in triple form, or '' when it would not fit. */
   processMapping: string;
   hostSource: HostSource;
+  /** What PMI reports as the universe size (-usize; -1: no limit). Undefined: the job's size. */
+  universeSize?: number;
 }
 
 /** How one rank ended. */

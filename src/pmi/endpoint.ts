@@ -101,10 +101,15 @@ function rootOnlyDir(dir: string): boolean {
 }
 
 /** Where the UNIX socket's private directory goes, best first (see the module header for why). */
+/** Where ranks with a private /tmp and /dev/shm (src/isolate) see their own directories, not the host's. */
+const HIDDEN_FROM_RANKS = ['/tmp', '/dev/shm'];
+
 export function socketBaseCandidates(env: Record<string, string | undefined>, uid: number = uidNow()): string[] {
   const out: string[] = [];
   const xdg = env.XDG_RUNTIME_DIR;
-  if (xdg !== undefined && xdg !== '' && privateDirUsable(xdg, uid)) out.push(xdg);
+  // a runtime directory under /tmp or /dev/shm is hidden from ranks that have a private /tmp and /dev/shm
+  const hidden = xdg !== undefined && HIDDEN_FROM_RANKS.some((r) => xdg === r || xdg.startsWith(`${r}/`));
+  if (xdg !== undefined && xdg !== '' && !hidden && privateDirUsable(xdg, uid)) out.push(xdg);
   const runUser = `/run/user/${uid}`;
   if (!out.includes(runUser) && privateDirUsable(runUser, uid)) out.push(runUser);
   // root without a runtime dir: /run (root-owned, not world-writable) is outside the private /tmp too

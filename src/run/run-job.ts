@@ -1,11 +1,12 @@
 // One job from a parsed command line to its exit status: hosts, placement, proxies, the Job, and the reports.
 // Loaded by main.ts only when a job is to run (not for --version, --help or a proxy), to keep start-up short.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { TsmpiError, ERROR_CODES } from '../util/errors.js';
 import { EXIT, exitStatus } from './exit-status.js';
 import { packageVersion } from '../util/package-root.js';
-import { resolveHosts, defaultRankCount, checkSlots, describeHosts, defaultLauncher } from '../hosts/resolve.js';
+import { resolveHosts, defaultRankCount, checkSlots, describeHosts, defaultLauncher, universeSize } from '../hosts/resolve.js';
 import { isSlurmTaskVar } from '../launch/slurm.js';
 import { isLocalHost, localNames } from '../hosts/local.js';
 import { place } from '../placement/place.js';
@@ -108,7 +109,8 @@ export async function runJob(req: JobRequest, out: Sink, err: Sink, ui: Ui, befo
   // Unique, not secret (ranks read it; no access depends on it): Math.random spares every start loading
   // node:crypto, about 3 ms.
   const kvsname = `kvs_${process.pid}_${Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0')}`;
-  const plan = place({ request: req, hosts, hostSource: source, kvsname, defaultNp: defaultRankCount(hosts, req.ppn) });
+  const placed = place({ request: req, hosts, hostSource: source, kvsname, defaultNp: defaultRankCount(hosts, req.ppn) });
+  const plan = { ...placed, universeSize: universeSize(req.usize, hosts, req.ppn, source.kind === 'default', placed.size, os.availableParallelism()) };
   checkSlots(plan.size, resolved, req.oversubscribe === true);
   if (req.verbose) err.write(Buffer.from(`tsmpiexec: ${describeHosts(resolved)}\n`));
   const timing = { startupMs: before.startupMs, parseMs: before.parseMs, planMs: msSinceStart() - tPlan, hosts: plan.proxies.length, ranks: plan.size };

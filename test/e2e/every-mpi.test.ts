@@ -5,6 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { FIX, killLive, leftovers, NO_OUTER_PMI, runTsmpiexec, tmpEntries, type RunOptions, type RunResult } from '../helpers/run.js';
 import { bedUp, type Bed } from '../helpers/testbed.js';
@@ -86,7 +87,11 @@ describe.skipIf(skip)('Open MPI and mpi4py as one job', () => {
 
   it('Open MPI hello over -pmi-port (TCP) and --pmi-transport unix', async () => {
     for (const t of [['-pmi-port'], ['--pmi-transport', 'unix']]) {
-      const r = await run([...t, '-n', '4', fx('ompi-hello')]);
+      // a runtime directory of its own, so the unix socket's directory never shows up in another file's checks
+      const xdg = fs.mkdtempSync(path.join(os.tmpdir(), 'ompi-xdg-'));
+      const r = await run([...t, '-n', '4', fx('ompi-hello')], { env: { XDG_RUNTIME_DIR: xdg } });
+      expect(fs.readdirSync(xdg), 'left in XDG_RUNTIME_DIR').toEqual([]);
+      fs.rmSync(xdg, { recursive: true, force: true });
       expect(r.stderr, t.join(' ')).toBe('');
       expect(r.code).toBe(0);
       hellos(r.stdout, 4);

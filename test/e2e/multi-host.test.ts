@@ -147,7 +147,7 @@ describe('MPI_Comm_spawn across hosts (Slurm libpmi2 PMI2_Job_Spawn)', () => {
   it('a child failing on a remote host ends the job everywhere with its code', async () => {
     const r = await run(['-hosts', 'h1,h2', '-n', '2', '-genv', 'PMI2SPAWN_CHILD_FAIL', '1', fx('pmi2spawn'), '2']);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/rank 1 of spawn 1 on h2 exited with code 3(: terminating|$)/m);
+    expect(r.stderr).toMatch(/rank 1 of spawn 1 on h2:? exited with code 3/);
   });
 });
 

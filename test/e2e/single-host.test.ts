@@ -160,8 +160,10 @@ describe('nothing reachable, nothing left', () => {
 
   it('opens no listening socket and leaves no temporary file', async () => {
     const before = tmpEntries();
+    const xdg = fs.mkdtempSync(path.join(os.tmpdir(), 'single-xdg-'));
     let seen = '';
     const r = await run(['-n', '2', 'sh', '-c', 'echo up; sleep 1'], {
+      env: { XDG_RUNTIME_DIR: xdg },
       onStdout: (_c, child) => {
         if (!seen) seen = execFileSync('ss', ['-lnpxt'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`pid=${child.pid},`)).join('\n') || 'none';
       },
@@ -169,6 +171,10 @@ describe('nothing reachable, nothing left', () => {
     expect(r.code).toBe(0);
     expect(seen).toBe('none');
     expect(tmpEntries()).toEqual(before);
+    // its CPU claims went into its XDG_RUNTIME_DIR, and the last job out removed them
+    const left = fs.readdirSync(xdg);
+    fs.rmSync(xdg, { recursive: true, force: true });
+    expect(left).toEqual([]);
   });
 });
 

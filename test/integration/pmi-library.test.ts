@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { FIX, NO_OUTER_PMI, runTsmpiexec } from '../helpers/run.js';
 
@@ -33,7 +34,11 @@ describe.skipIf(skip)('the PMI client library in real ranks', () => {
   for (const api of ['pmi1', 'pmi2'] as const) {
     for (const transport of [[], ['-pmi-port'], ['--pmi-transport', 'unix']]) {
       it(`${api} under tsmpiexec -n 4 ${transport.join(' ') || '(PMI_FD)'}`, async () => {
-        const r = await runTsmpiexec([...transport, '-n', '4', CHECK, LIB, api], { env: NO_OUTER_PMI, timeoutMs: 60_000 });
+        // a runtime directory of its own: the socket directory of a unix run is not another test file's leftover
+        const xdg = fs.mkdtempSync(path.join(os.tmpdir(), 'pmilib-xdg-'));
+        const r = await runTsmpiexec([...transport, '-n', '4', CHECK, LIB, api], { env: { ...NO_OUTER_PMI, XDG_RUNTIME_DIR: xdg }, timeoutMs: 60_000 });
+        expect(fs.readdirSync(xdg), 'left in XDG_RUNTIME_DIR').toEqual([]);
+        fs.rmSync(xdg, { recursive: true, force: true });
         expect(r.stderr).toBe('');
         expect(r.code).toBe(0);
         expectRanks(r.stdout, api, 4);
@@ -41,6 +46,19 @@ describe.skipIf(skip)('the PMI client library in real ranks', () => {
       });
     }
   }
+
+  it('tells the ranks the universe size: the host list\'s slots by default, or -usize N, or -1 for -usize INFINITE', async () => {
+    const universe = async (args: string[]): Promise<string> => {
+      const r = await runTsmpiexec([...args, '-genv', 'PMILIB_SHOW_UNIVERSE', '1', CHECK, LIB, 'pmi1'], { env: NO_OUTER_PMI, timeoutMs: 60_000 });
+      expect(r.code, r.stderr).toBe(0);
+      return /^pmilib: rank 0 universe (-?\d+)$/m.exec(r.stdout)?.[1] ?? 'none';
+    };
+    expect(await universe(['-hosts', `${os.hostname()}:6`, '-n', '2'])).toBe('6');
+    expect(await universe(['-n', '2', '-usize', '16'])).toBe('16');
+    expect(await universe(['-n', '2', '-usize', 'INFINITE'])).toBe('-1');
+    expect(await universe(['-n', '3', '-usize', '1'])).toBe('3');
+    expect(await universe(['-n', '1'])).toBe(String(Math.max(1, os.availableParallelism())));
+  });
 
   describe.skipIf(hydra === '')('under mpiexec.hydra (MPICH\'s launcher serves the same wire protocol)', () => {
     for (const api of ['pmi1', 'pmi2'] as const) {

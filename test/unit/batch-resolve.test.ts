@@ -87,3 +87,17 @@ describe('defaultLauncher', () => {
     expect(defaultLauncher(resolveHosts({}, deps(lsf)), lsf, true)).toBe('ssh');
   });
 });
+
+describe('universe size (-usize)', () => {
+  it('is the slots of the host list, one per usable CPU for this host alone, never below the job, -1 for INFINITE', async () => {
+    const { universeSize } = await import('../../src/hosts/resolve.js');
+    const hosts = [{ name: 'a', slots: 4 }, { name: 'b' }];
+    expect(universeSize(undefined, hosts, undefined, false, 2, 8)).toBe(5);
+    expect(universeSize('system', hosts, 3, false, 2, 8)).toBe(6);
+    expect(universeSize(undefined, [{ name: 'me' }], undefined, true, 1, 8)).toBe(8);
+    expect(universeSize(undefined, hosts, undefined, false, 9, 8)).toBe(9);
+    expect(universeSize(12, hosts, undefined, false, 2, 8)).toBe(12);
+    expect(universeSize(1, hosts, undefined, false, 2, 8)).toBe(2);
+    expect(universeSize('infinite', hosts, undefined, false, 2, 8)).toBe(-1);
+  });
+});

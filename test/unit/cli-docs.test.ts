@@ -87,6 +87,7 @@ const SAMPLE: Record<string, string[]> = {
   stdin: ['all'],
   'pmi-transport': ['tcp'],
   mpi: ['openmpi'],
+  usize: ['INFINITE'],
   'pmi-port': [],
   'dry-run': [],
   json: [],

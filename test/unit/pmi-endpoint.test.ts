@@ -292,9 +292,13 @@ describe('PMI_PORT over a UNIX socket', () => {
     expect(fs.readdirSync(deep)).toEqual([]);
   });
 
-  it('prefers a usable $XDG_RUNTIME_DIR, then /run/user/<uid>, then /run for root, then the temp dir', () => {
+  it('prefers a usable $XDG_RUNTIME_DIR outside /tmp, then /run/user/<uid>, then /run for root, then the temp dir', () => {
     const uid = process.getuid?.() ?? 0;
-    const good = tmpBase(0o700);
+    fs.mkdirSync('build', { recursive: true });
+    const good = fs.mkdtempSync(path.resolve('build/tsmpi-eptest-'));
+    fs.chmodSync(good, 0o700);
+    dirs.push(good);
+    const underTmp = tmpBase(0o700);
     const loose = tmpBase(0o777);
     const runUser = `/run/user/${uid}`;
     const hasRunUser = fs.existsSync(runUser);
@@ -302,6 +306,8 @@ describe('PMI_PORT over a UNIX socket', () => {
     const tail = [...(hasRunUser ? [runUser] : []), ...(runRoot ? ['/run'] : []), os.tmpdir()];
     expect(socketBaseCandidates({ XDG_RUNTIME_DIR: good }, uid)).toEqual([good, ...tail.filter((d) => d !== good)]);
     expect(socketBaseCandidates({ XDG_RUNTIME_DIR: loose }, uid)).toEqual(tail);
+    // under /tmp it would be hidden from ranks with a private /tmp
+    expect(socketBaseCandidates({ XDG_RUNTIME_DIR: underTmp }, uid).includes(underTmp)).toBe(false);
     expect(socketBaseCandidates({ XDG_RUNTIME_DIR: 'relative/dir' }, uid)).toEqual(tail);
     expect(socketBaseCandidates({ XDG_RUNTIME_DIR: '' }, uid)).toEqual(tail);
     // owned by someone else: not ours to use
