@@ -214,4 +214,6 @@ export interface JobOutcome {
   usage: HostUsage[];
   /** Ranks whose failure was already said on stderr when it happened (the end summary does not repeat them). */
   announced?: number[];
+  /** When the job started (epoch ms); rank and phase times count from here. */
+  startedAtMs?: number;
 }

@@ -51,7 +51,20 @@ export function usageTable(o: JobOutcome): string {
   return lines.join('\n') + '\n';
 }
 
-export function usageJson(o: JobOutcome): string {
+/** What --report-json says about the run itself, next to the figures. */
+export interface RunFacts {
+  /** The command line as typed (tsmpiexec first). */
+  argv: string[];
+  exitStatus: number;
+  /** When the job ended (epoch ms). */
+  endedAtMs: number;
+}
+
+function outcomeKind(o: JobOutcome['ranks'][number]['outcome']): { outcome: string; reason: string | null } {
+  return { outcome: o.kind, reason: o.kind === 'not-started' || o.kind === 'lost' ? o.reason : null };
+}
+
+export function usageJson(o: JobOutcome, run?: RunFacts): string {
   const byRank = new Map<number, UsageFigures>();
   for (const h of o.usage) for (const [r, u] of Object.entries(h.ranks)) byRank.set(Number(r), u);
   const ranks = o.ranks.map((r) => {
@@ -60,6 +73,7 @@ export function usageJson(o: JobOutcome): string {
       rank: r.rank,
       ...(r.spawn ? { spawn_group: r.spawn.group, spawn_rank: r.spawn.rank } : {}),
       host: r.host,
+      ...outcomeKind(r.outcome),
       exit_code: r.outcome.kind === 'exited' ? r.outcome.code : null,
       signal: r.outcome.kind === 'signaled' ? r.outcome.signal : null,
       cpu_user_s: u ? u.cpuUserSec : null,
@@ -69,6 +83,8 @@ export function usageJson(o: JobOutcome): string {
       io_write_bytes: u ? u.ioWriteBytes : null,
       pids_peak: u ? u.pidsPeak : null,
       oom_killed: u ? u.oomKilled : false,
+      start_ms: r.times?.startMs ?? null,
+      end_ms: r.times?.endMs ?? null,
     };
   });
   const hosts = o.usage.map((h) => ({
@@ -81,5 +97,13 @@ export function usageJson(o: JobOutcome): string {
     io_read_bytes: h.total.ioReadBytes,
     io_write_bytes: h.total.ioWriteBytes,
   }));
-  return JSON.stringify({ version: 1, ranks, hosts }, null, 2) + '\n';
+  const facts = run
+    ? {
+        command_line: run.argv,
+        exit_status: run.exitStatus,
+        started_at: o.startedAtMs !== undefined ? new Date(o.startedAtMs).toISOString() : null,
+        ended_at: new Date(run.endedAtMs).toISOString(),
+      }
+    : {};
+  return JSON.stringify({ version: 1, ...facts, ranks, hosts }, null, 2) + '\n';
 }

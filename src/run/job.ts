@@ -769,7 +769,7 @@ export class Job {
       outcome: this.outcomes.get(r.rank) ?? ({ kind: 'not-started', reason: 'never started' } as RankOutcome),
     }));
     const usage = this.proxies.map((p) => p.usage?.()).filter((u): u is HostUsage => u !== undefined);
-    this.resolveDone({ causes: this.causes, ranks, usage, phases: this.phases, announced: this.announced });
+    this.resolveDone({ causes: this.causes, ranks, usage, phases: this.phases, announced: this.announced, startedAtMs: this.t0 });
   }
 
   /** Whether tsmpiexec had to SIGKILL (for the summary). */

@@ -173,7 +173,7 @@ export async function runJob(req: JobRequest, out: Sink, err: Sink, ui: Ui, befo
     const lines = outcome.causes.length > 0 ? failureSummary(outcome, true) : [];
     for (const l of lines) err.write(Buffer.from(ui.stderr.error(`tsmpiexec: ${l}`) + '\n'));
     if (req.report) err.write(Buffer.from(usageTable(outcome)));
-    if (req.reportJson !== undefined) writeReport(err, ui, req.reportJson, 'usage report', usageJson(outcome));
+    if (req.reportJson !== undefined) writeReport(err, ui, req.reportJson, 'usage report', usageJson(outcome, { argv: ['tsmpiexec', ...before.argv], exitStatus: status, endedAtMs: Date.now() }));
     if (req.reportHtml !== undefined) {
       const { renderHtml } = await import('../report/html.js');
       const html = renderHtml({ outcome, plan, argv: ['tsmpiexec', ...before.argv], exitStatus: status, generatedAt: new Date().toISOString(), version: version() });

@@ -113,3 +113,36 @@ describe('a deterministic exit status', () => {
     expect(codes).toEqual([3, 3, 3, 3, 3, 3]);
   });
 });
+
+describe('--report-json tells the whole story', () => {
+  it('carries the command line, the exit status, start and end times, and each rank\'s outcome', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsmpi-rj-'));
+    try {
+      const out = path.join(dir, 'r.json');
+      const before = Date.now();
+      const r = await jobs.run(['--report-json', out, '-n', '2', 'sh', '-c', 'exit $((PMI_RANK * 5))']);
+      expect(r.code).toBe(5);
+      const rep = JSON.parse(fs.readFileSync(out, 'utf8')) as {
+        command_line: string[];
+        exit_status: number;
+        started_at: string;
+        ended_at: string;
+        ranks: Array<{ rank: number; outcome: string; exit_code: number | null; signal: string | null; start_ms: number | null; end_ms: number | null }>;
+      };
+      expect(rep.command_line).toEqual(['tsmpiexec', '--report-json', out, '-n', '2', 'sh', '-c', 'exit $((PMI_RANK * 5))']);
+      expect(rep.exit_status).toBe(5);
+      const t0 = Date.parse(rep.started_at);
+      const t1 = Date.parse(rep.ended_at);
+      expect(t0).toBeGreaterThanOrEqual(before - 1000);
+      expect(t1).toBeGreaterThanOrEqual(t0);
+      const byRank = new Map(rep.ranks.map((x) => [x.rank, x]));
+      expect(byRank.get(1)).toMatchObject({ outcome: 'exited', exit_code: 5 });
+      const zero = byRank.get(0);
+      // rank 0 either exited 0 first or was ended by the SIGTERM that rank 1's failure sent
+      expect(String(zero?.outcome === 'exited' ? zero.exit_code : zero?.signal)).toMatch(/^(0|SIGTERM)$/);
+      for (const x of rep.ranks) expect(x.end_ms ?? -1).toBeGreaterThanOrEqual(x.start_ms ?? 0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
