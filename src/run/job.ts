@@ -20,6 +20,7 @@ import type { RankLaunch } from '../proxy/rank-process.js';
 import { KvsService } from '../pmi/kvs-service.js';
 import { OutputMux } from '../io/mux.js';
 import { checkPatternDirs } from '../io/patterns.js';
+import { HostNoticeMerger } from '../report/host-notices.js';
 import type { Sink } from '../io/sink.js';
 import { forwardStdin, type StdinForwarder } from '../io/stdin.js';
 import { pmiEnv, segmentEnv } from './rank-env.js';
@@ -59,6 +60,14 @@ export interface ProxySpec {
 
 /** The answer to PMI spawn where no job can start ranks (tests of a lone proxy). */
 export const spawnUnsupported = async (): Promise<SpawnResult> => ({ ok: false, error: 'spawn is not supported here' });
+
+/** A rank that exited non-zero, in exit order, until it is known whether it had finalized. */
+interface PendingFailure {
+  rank: number;
+  outcome: RankOutcome;
+  verdict: 'failed' | 'finalized' | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
 
 /** How long a rank that exited non-zero may take to say whether it had finalized (Job.rankExited). */
 const PENDING_FAILURE_MS = 1000;
@@ -140,11 +149,13 @@ export class Job {
   /** What each segment's MPI needs, and whether its ranks must speak PMI (src/mpi). */
   private segWiring: SegmentWiring[] = [];
   /** Ranks that exited non-zero, until it is known whether they had finalized (rankSettled). */
-  private readonly pendingFailures = new Map<number, NodeJS.Timeout>();
+  private readonly pendingFailures: PendingFailure[] = [];
   /** Ranks that exited non-zero after MPI_Finalize: they end nobody else. */
   private readonly afterFinalize: Array<{ rank: number; code: number; host: string }> = [];
   /** Ranks whose failure a notice already named. */
   private readonly announced: number[] = [];
+  /** Notices every host says alike, said once naming the hosts. */
+  private readonly hostNotices: HostNoticeMerger;
   /** The singleton trap speaks once per job. */
   private noPmiSaid = false;
   private readonly mux: OutputMux;
@@ -166,6 +177,7 @@ export class Job {
     readonly plan: JobPlan,
     private readonly deps: JobDeps,
   ) {
+    this.hostNotices = new HostNoticeMerger(new Set(plan.proxies.map((p) => p.host)), (line) => this.notice(line));
     this.mux = new OutputMux({
       stdout: deps.stdout,
       stderr: deps.stderr,
@@ -346,14 +358,17 @@ export class Job {
           pmiError: (rank, message) => this.notice(`PMI protocol error from ${rank === undefined ? 'rank ?' : this.rankName(rank)}: ${message}`),
           launchFailed: (message) => this.proxyFailed(i, 'launch', message),
           lost: (message) => this.proxyFailed(i, 'lost', message),
-          notice: (line) => this.notice(line),
+          notice: (line) => this.hostNotices.add(line),
         },
         spawn: (req) => this.spawn(req),
       };
       this.proxies.push((this.deps.makeProxy ?? localProxy)(spec));
     });
     for (const p of this.proxies) p.start();
-    void Promise.all(this.proxies.map((p) => p.ready?.())).then(() => this.startStdin());
+    void Promise.all(this.proxies.map((p) => p.ready?.())).then(() => {
+      this.hostNotices.flush();
+      this.startStdin();
+    });
     if (this.req.timeoutSec !== undefined) {
       const secs = this.req.timeoutSec;
       this.timeoutTimer = setTimeout(() => {
@@ -576,15 +591,30 @@ export class Job {
       // A non-zero exit after MPI_Finalize ends nobody else (see rankSettled); whether the rank finalized is
       // known once its PMI conversation is complete, which is almost at once. A rank that does not settle
       // within a second (a child holding its output open) is taken as failed without that answer.
-      this.pendingFailures.set(rank, setTimeout(() => this.rankFailed(rank, outcome), PENDING_FAILURE_MS));
+      const entry: PendingFailure = { rank, outcome, verdict: undefined, timer: undefined };
+      entry.timer = setTimeout(() => this.judge(entry, 'failed'), PENDING_FAILURE_MS);
+      this.pendingFailures.push(entry);
       return;
     }
     this.rankFailed(rank, outcome);
   }
 
+  /**
+   * A pending failure is now known to be one (or an exit after MPI_Finalize). Verdicts are acted on in the order
+   * the ranks exited, so the first rank to fail stays the first cause whichever rank's answer comes first.
+   */
+  private judge(entry: PendingFailure, verdict: 'failed' | 'finalized'): void {
+    clearTimeout(entry.timer);
+    entry.verdict ??= verdict;
+    while (this.pendingFailures[0]?.verdict !== undefined) {
+      const e = this.pendingFailures.shift() as PendingFailure;
+      if (e.verdict === 'finalized' && e.outcome.kind === 'exited') this.afterFinalize.push({ rank: e.rank, code: e.outcome.code, host: this.hostOf(e.rank) });
+      else this.rankFailed(e.rank, e.outcome);
+    }
+  }
+
   /** A rank failed while the job runs: its cause, one line, and the others terminated. */
   private rankFailed(rank: number, outcome: RankOutcome): void {
-    this.pendingFailures.delete(rank);
     if (this.phase !== 'running') return;
     const host = this.hostOf(rank);
     if (outcome.kind === 'not-started') {
@@ -599,13 +629,8 @@ export class Job {
   }
 
   private rankSettled(rank: number, outcome: RankOutcome, pmi: PmiState): void {
-    const pending = this.pendingFailures.get(rank);
-    if (pending !== undefined) {
-      clearTimeout(pending);
-      this.pendingFailures.delete(rank);
-      if (pmi === 'finalized' && outcome.kind === 'exited') this.afterFinalize.push({ rank, code: outcome.code, host: this.hostOf(rank) });
-      else this.rankFailed(rank, outcome);
-    }
+    const pending = this.pendingFailures.find((e) => e.rank === rank && e.verdict === undefined);
+    if (pending !== undefined) this.judge(pending, pmi === 'finalized' ? 'finalized' : 'failed');
     if (pmi === 'initialized' && outcome.kind === 'exited' && outcome.code === 0 && this.phase === 'running') {
       const host = this.hostOf(rank);
       this.addCause({ kind: 'no-finalize', rank, host });
@@ -733,7 +758,8 @@ export class Job {
   private async finish(): Promise<void> {
     if (this.phase === 'draining' || this.phase === 'done') return;
     this.phase = 'draining';
-    for (const t of this.pendingFailures.values()) clearTimeout(t);
+    this.hostNotices.flush();
+    for (const e of this.pendingFailures) clearTimeout(e.timer);
     // Ranks that exited non-zero after MPI_Finalize: the job's status is the highest of their codes (the lowest
     // rank among equals), whatever order they ended in; a cause recorded earlier still comes first.
     const worst = [...this.afterFinalize].sort((a, b) => b.code - a.code || a.rank - b.rank)[0];

@@ -99,7 +99,7 @@ describe('jobs across hosts', () => {
 
   it('a failing rank on one host terminates the others and its code is the job\'s', async () => {
     const r = await run(['-hosts', 'h1,h2', '-n', '4', '-genv', 'FAIL_RANK', '3', fx('exitcode'), '5', '60']);
-    expect(r.code).toBe(5);
+    expect(r.code, r.stderr).toBe(5);
     expect(r.stderr).toMatch(/rank 3 on h2 exited with code 5/);
   });
 

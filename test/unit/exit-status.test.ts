@@ -46,3 +46,32 @@ describe('failure summary', () => {
     expect(rankRanges([])).toBe('');
   });
 });
+
+describe('notices every host says alike', () => {
+  it('names hosts in runs: h1-h3,h5, other names as they are', async () => {
+    const { hostRanges } = await import('../../src/report/host-notices.js');
+    expect(hostRanges(['h1', 'h2', 'h3', 'h5'])).toBe('h1-h3,h5');
+    expect(hostRanges(['h16', ...Array.from({ length: 15 }, (_, i) => `h${i + 1}`)])).toBe('h1-h16');
+    expect(hostRanges(['login', 'n1', 'n2', 'gpu7'])).toBe('login,n1-n2,gpu7');
+    expect(hostRanges(['n01', 'n02'])).toBe('n01,n02');
+  });
+
+  it('holds per-host lines of several hosts and says each once, naming the hosts; other lines pass at once', async () => {
+    const { HostNoticeMerger } = await import('../../src/report/host-notices.js');
+    const out: string[] = [];
+    const m = new HostNoticeMerger(new Set(['h1', 'h2', 'h3']), (l) => out.push(l), 60_000);
+    m.add('isolation on h2: no cgroups; per-job TMPDIR');
+    m.add('isolation on h1: no cgroups; per-job TMPDIR');
+    m.add('binding on h3: one core per rank');
+    m.add('a line about nothing in particular');
+    expect(out).toEqual(['a line about nothing in particular']);
+    m.add('isolation on h3: no cgroups; per-job TMPDIR');
+    m.flush();
+    expect(out).toEqual(['a line about nothing in particular', 'isolation on h1-h3: no cgroups; per-job TMPDIR', 'binding on h3: one core per rank']);
+    m.add('could not remove on h2: /x');
+    expect(out.at(-1)).toBe('could not remove on h2: /x');
+    const one = new HostNoticeMerger(new Set(['h1']), (l) => out.push(l));
+    one.add('isolation on h1: x');
+    expect(out.at(-1)).toBe('isolation on h1: x');
+  });
+});
