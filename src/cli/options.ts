@@ -2,7 +2,7 @@
 // the man page and the shell completions are all generated from it (architecture principle 7).
 // Keep this module free of imports with weight: parseArgs imports it on every start-up.
 
-export type OptionGroup = 'placement' | 'launch' | 'environment' | 'io' | 'pmi' | 'isolation' | 'reporting' | 'general';
+export type OptionGroup = 'placement' | 'launch' | 'environment' | 'io' | 'pmi' | 'isolation' | 'reporting' | 'compat' | 'general';
 
 /** Group order and titles, shared by --help and the man page. */
 export const GROUPS: ReadonlyArray<{ id: OptionGroup; title: string }> = [
@@ -13,6 +13,7 @@ export const GROUPS: ReadonlyArray<{ id: OptionGroup; title: string }> = [
   { id: 'pmi', title: 'PMI' },
   { id: 'isolation', title: 'Isolation and limits' },
   { id: 'reporting', title: 'Reporting' },
+  { id: 'compat', title: 'Carried over from other launchers\' job scripts' },
   { id: 'general', title: 'General' },
 ];
 
@@ -49,7 +50,7 @@ export interface OptionDef {
   /** Options with the same key contradict each other when both are given in one scope. */
   conflicts?: string;
   /** Where the option comes from: the MPI standard, MPICH Hydra, or tsmpiexec itself. */
-  origin: 'mpi' | 'hydra' | 'tsmpiexec';
+  origin: 'mpi' | 'hydra' | 'openmpi' | 'tsmpiexec';
   /** How multi-letter spellings are shown: `-ppn` (Hydra style) or `--grace` (GNU style). */
   dashes: 1 | 2;
   /** One line for --help (short: the help column is about 43 characters wide). */
@@ -88,7 +89,7 @@ const TABLE = [
     man: 'The universe size the ranks are told (MPI_UNIVERSE_SIZE: how many processes the job may grow to with MPI_Comm_spawn). SYSTEM, the default, is the slots of the host list or batch allocation (a host without a count has one slot; this host alone has one slot per usable CPU), and never less than the job\'s ranks. INFINITE says there is no limit; N is a number of processes.',
   },
   {
-    name: 'ppn', aliases: [], group: 'placement', scope: 'global', arity: 1, valueName: 'N', valueKind: 'int',
+    name: 'ppn', aliases: ['npernode'], group: 'placement', scope: 'global', arity: 1, valueName: 'N', valueKind: 'int',
     origin: 'hydra', dashes: 1,
     help: 'ranks per host',
     man: 'Place N consecutive ranks on each host before moving to the next one, whatever slot counts the host list gives.',
@@ -232,7 +233,7 @@ const TABLE = [
   },
   // ── io ────────────────────────────────────────────────────────────────────────────────────────
   {
-    name: 'prepend-rank', aliases: ['l'], group: 'io', scope: 'global', arity: 0, origin: 'hydra', dashes: 1,
+    name: 'prepend-rank', aliases: ['l', 'tag-output'], group: 'io', scope: 'global', arity: 0, origin: 'hydra', dashes: 1,
     help: 'prefix each output line with its rank',
     man: 'Prefix every line a rank writes to stdout or stderr with [RANK].',
   },
@@ -329,9 +330,87 @@ const TABLE = [
     help: 'explain each launch step on stderr',
     man: 'Explain on stderr where the host list came from, which launcher runs and how ranks are started. Variable names are shown, never their values.',
   },
+  // ── compat ────────────────────────────────────────────────────────────────────────────────────
+  {
+    name: 'x', aliases: [], group: 'compat', scope: 'global', arity: 1, valueName: 'NAME[=VALUE]', valueKind: 'text', repeatable: true,
+    origin: 'openmpi', dashes: 1,
+    help: 'pass NAME (set to VALUE) to the ranks',
+    man: 'Open MPI\'s spelling: -x NAME=VALUE is -genv NAME VALUE; -x NAME passes the launcher\'s NAME to the ranks even under -genvnone or -genvlist (without those every variable is passed already).',
+  },
+  {
+    name: 'mca', aliases: [], group: 'compat', scope: 'global', arity: 2, valueName: 'NAME VALUE', valueKind: 'text', repeatable: true,
+    origin: 'openmpi', dashes: 2,
+    help: 'an Open MPI parameter, as OMPI_MCA_NAME',
+    man: 'Open MPI\'s spelling for one of its parameters: the ranks get OMPI_MCA_NAME=VALUE.',
+  },
+  {
+    name: 'allow-run-as-root', aliases: [], group: 'compat', scope: 'global', arity: 0, origin: 'openmpi', dashes: 2,
+    help: 'accepted: tsmpiexec runs jobs as root',
+    man: 'Accepted without a word: tsmpiexec never refuses root, and the Open MPI ranks it starts do not check.',
+  },
+  {
+    name: 'print-all-exitcodes', aliases: [], group: 'compat', scope: 'global', arity: 0, origin: 'hydra', dashes: 1,
+    help: 'print every rank\'s exit status at the end',
+    man: 'At the end, print one line per rank on stderr with its host and how it ended (exit code or signal), successful ranks included.',
+  },
+  {
+    name: 'disable-auto-cleanup', aliases: [], group: 'compat', scope: 'global', arity: 0, origin: 'hydra', dashes: 1,
+    help: 'accepted; the job is always cleaned up',
+    man: 'Hydra leaves the other ranks running when one fails; tsmpiexec always ends and cleans up the whole job (its cgroups make that atomic). Accepted so job scripts run, with one line saying it has no effect.',
+  },
+  {
+    name: 'skip-launch-node', aliases: [], group: 'compat', scope: 'global', arity: 0, origin: 'hydra', dashes: 1,
+    help: 'accepted; has no effect here',
+    man: 'Accepted so job scripts run, with one line saying it has no effect: leave the launch host out of -hosts or the host file instead.',
+  },
+  {
+    name: 'localhost', aliases: [], group: 'compat', scope: 'global', arity: 1, valueName: 'NAME', valueKind: 'text', origin: 'hydra', dashes: 1,
+    help: 'accepted; has no effect here',
+    man: 'Hydra\'s name for the local host. tsmpiexec recognises this host by its names and addresses itself; accepted with one line saying it has no effect.',
+  },
+  {
+    name: 'disable-hostname-propagation', aliases: [], group: 'compat', scope: 'global', arity: 0, origin: 'hydra', dashes: 1,
+    help: 'accepted; has no effect here',
+    man: 'Accepted with one line saying it has no effect: ranks find their host name themselves.',
+  },
+  {
+    name: 'rmk', aliases: [], group: 'compat', scope: 'global', arity: 1, valueName: 'NAME', valueKind: 'text', origin: 'hydra', dashes: 1,
+    help: 'accepted; allocations are found anyway',
+    man: 'Hydra\'s resource manager choice. tsmpiexec reads the allocation of the batch system it runs in by itself; accepted with one line saying it has no effect.',
+  },
+  {
+    name: 'enable-x', aliases: [], group: 'compat', scope: 'global', arity: 0, origin: 'hydra', dashes: 1,
+    help: 'accepted; X forwarding is not offered',
+    man: 'Accepted with one line saying it has no effect: X forwarding is not offered.',
+  },
+  {
+    name: 'disable-x', aliases: [], group: 'compat', scope: 'global', arity: 0, origin: 'hydra', dashes: 1,
+    help: 'accepted; X is never forwarded',
+    man: 'Accepted with one line saying it has no effect: X is never forwarded anyway.',
+  },
+  {
+    name: 'demux', aliases: [], group: 'compat', scope: 'global', arity: 1, valueName: 'ENGINE', valueKind: 'text', origin: 'hydra', dashes: 1,
+    help: 'accepted; has no effect here',
+    man: 'Hydra\'s choice of I/O engine (poll, select); accepted with one line saying it has no effect.',
+  },
+  {
+    name: 'iface', aliases: [], group: 'compat', scope: 'global', arity: 1, valueName: 'NAME', valueKind: 'text', origin: 'hydra', dashes: 1,
+    help: 'accepted; has no effect here',
+    man: 'Hydra\'s network interface for its own connections. tsmpiexec talks to proxies over the launcher\'s channel (ssh, srun) and to ranks over local sockets, so it needs none; accepted with one line saying it has no effect. Choose the MPI\'s own interface through its variables (UCX_NET_DEVICES, OMPI_MCA_btl_tcp_if_include).',
+  },
+  {
+    name: 'profile', aliases: [], group: 'compat', scope: 'global', arity: 0, origin: 'hydra', dashes: 1,
+    help: 'accepted; see --timing',
+    man: 'Accepted with one line saying it has no effect; --timing and --report give the launch phases and what each rank used.',
+  },
+  {
+    name: 'timestamp-output', aliases: [], group: 'compat', scope: 'global', arity: 0, origin: 'openmpi', dashes: 2,
+    help: 'accepted; has no effect here',
+    man: 'Open MPI\'s time stamps on output lines; accepted with one line saying it has no effect.',
+  },
   // ── general ───────────────────────────────────────────────────────────────────────────────────
   {
-    name: 'version', aliases: [], group: 'general', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,
+    name: 'version', aliases: ['info'], group: 'general', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,
     help: 'print the version and exit',
     man: 'Print the version and exit.',
   },

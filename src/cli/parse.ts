@@ -184,6 +184,59 @@ const INTERPRET: { [K in OptionName]: Interpret } = {
     const u = v.toUpperCase();
     t.job.usize = u === 'SYSTEM' ? 'system' : u === 'INFINITE' ? 'infinite' : parseWholeNumber(v, label, 1);
   },
+  x: (t, [v = ''], label) => {
+    const eq = v.indexOf('=');
+    if (eq >= 0) {
+      t.job.genv.set.push(envPair([v.slice(0, eq), v.slice(eq + 1)], label));
+      return;
+    }
+    const name = checkEnvName(v, label);
+    // every variable passes already unless -genvnone / -genvlist narrowed it: then NAME joins the list
+    const p = t.job.genv.policy;
+    if (p?.kind === 'none') t.job.genv.policy = { kind: 'list', names: [name] };
+    else if (p?.kind === 'list') t.job.genv.policy = { kind: 'list', names: [...p.names, name] };
+  },
+  mca: (t, [name = '', value = ''], label) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw badValue(`${label} ${name}: not an Open MPI parameter name`, label, 'write --mca NAME VALUE, e.g. --mca btl self,vader,tcp');
+    t.job.genv.set.push([`OMPI_MCA_${name}`, value]);
+  },
+  'allow-run-as-root': () => {},
+  'print-all-exitcodes': (t) => {
+    t.job.printAllExitcodes = true;
+  },
+  'disable-auto-cleanup': (t, _v, label) => {
+    t.job.noEffect = [...(t.job.noEffect ?? []), label];
+  },
+  'skip-launch-node': (t, _v, label) => {
+    t.job.noEffect = [...(t.job.noEffect ?? []), label];
+  },
+  'localhost': (t, _v, label) => {
+    t.job.noEffect = [...(t.job.noEffect ?? []), label];
+  },
+  'disable-hostname-propagation': (t, _v, label) => {
+    t.job.noEffect = [...(t.job.noEffect ?? []), label];
+  },
+  'rmk': (t, _v, label) => {
+    t.job.noEffect = [...(t.job.noEffect ?? []), label];
+  },
+  'enable-x': (t, _v, label) => {
+    t.job.noEffect = [...(t.job.noEffect ?? []), label];
+  },
+  'disable-x': (t, _v, label) => {
+    t.job.noEffect = [...(t.job.noEffect ?? []), label];
+  },
+  'demux': (t, _v, label) => {
+    t.job.noEffect = [...(t.job.noEffect ?? []), label];
+  },
+  'iface': (t, _v, label) => {
+    t.job.noEffect = [...(t.job.noEffect ?? []), label];
+  },
+  'profile': (t, _v, label) => {
+    t.job.noEffect = [...(t.job.noEffect ?? []), label];
+  },
+  'timestamp-output': (t, _v, label) => {
+    t.job.noEffect = [...(t.job.noEffect ?? []), label];
+  },
   'gpus-per-proc': (t, [v = ''], label) => {
     t.job.gpusPerProc = parseWholeNumber(v, label, 1);
   },

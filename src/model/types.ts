@@ -95,6 +95,10 @@ export interface JobRequest {
   bindTo: BindPolicy;
   /** -map-by: the order a host's CPUs are handed out in. */
   mapBy?: MapPolicy;
+  /** -print-all-exitcodes: every rank's end on stderr at the end. */
+  printAllExitcodes?: boolean;
+  /** Options of other launchers accepted without effect (said in one line at start). */
+  noEffect?: string[];
   /** -usize: the universe size ranks are told (undefined: SYSTEM). */
   usize?: number | 'system' | 'infinite';
   /** -gpus-per-proc: devices per rank (undefined: GPUs are left as they are). */

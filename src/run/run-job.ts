@@ -14,7 +14,7 @@ import { fileSink, type Sink } from '../io/sink.js';
 import { fdSource } from '../io/stdin.js';
 import { Job, localProxy } from './job.js';
 import { remoteProxyFactory, type RemoteLaunch } from './proxies.js';
-import { failureSummary, placementJson, placementTable, type SegmentMpiInfo } from '../report/summary.js';
+import { describeOutcome, failureSummary, placementJson, placementTable, type SegmentMpiInfo } from '../report/summary.js';
 import { usageJson, usageTable } from '../report/usage.js';
 import type { Paint } from '../report/style.js';
 import { NO_PROGRESS, startProgress, wantProgress } from '../report/progress.js';
@@ -113,6 +113,10 @@ export async function runJob(req: JobRequest, out: Sink, err: Sink, ui: Ui, befo
   const plan = { ...placed, universeSize: universeSize(req.usize, hosts, req.ppn, source.kind === 'default', placed.size, os.availableParallelism()) };
   checkSlots(plan.size, resolved, req.oversubscribe === true);
   if (req.verbose) err.write(Buffer.from(`tsmpiexec: ${describeHosts(resolved)}\n`));
+  if (req.noEffect && req.noEffect.length > 0) {
+    const names = [...new Set(req.noEffect)];
+    err.write(Buffer.from(ui.stderr.notice(`tsmpiexec: ${names.join(', ')}: accepted from other launchers' job scripts; ${names.length === 1 ? 'it has' : 'they have'} no effect here`) + '\n'));
+  }
   const timing = { startupMs: before.startupMs, parseMs: before.parseMs, planMs: msSinceStart() - tPlan, hosts: plan.proxies.length, ranks: plan.size };
   if (req.dryRun) {
     const mpi = await dryRunMpi(req, env);
@@ -172,6 +176,12 @@ export async function runJob(req: JobRequest, out: Sink, err: Sink, ui: Ui, befo
     const status = exitStatus(outcome.causes);
     const lines = outcome.causes.length > 0 ? failureSummary(outcome, true) : [];
     for (const l of lines) err.write(Buffer.from(ui.stderr.error(`tsmpiexec: ${l}`) + '\n'));
+    if (req.printAllExitcodes) {
+      for (const r of outcome.ranks) {
+        const who = r.spawn ? `rank ${r.spawn.rank} of spawn ${r.spawn.group}` : `rank ${r.rank}`;
+        err.write(Buffer.from(`tsmpiexec: ${who} on ${r.host}: ${describeOutcome(r.outcome)}\n`));
+      }
+    }
     if (req.report) err.write(Buffer.from(usageTable(outcome)));
     if (req.reportJson !== undefined) writeReport(err, ui, req.reportJson, 'usage report', usageJson(outcome, { argv: ['tsmpiexec', ...before.argv], exitStatus: status, endedAtMs: Date.now() }));
     if (req.reportHtml !== undefined) {

@@ -146,3 +146,22 @@ describe('--report-json tells the whole story', () => {
     }
   });
 });
+
+describe('options job scripts carry over', () => {
+  it('Hydra\'s options without effect here run the job and say so in one line; -print-all-exitcodes names every rank', async () => {
+    const r = await jobs.run(['-rmk', 'slurm', '-iface', 'eth0', '-disable-x', '-print-all-exitcodes', '-n', '2', 'sh', '-c', 'exit 0']);
+    expect(r.code).toBe(0);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines[0]).toBe("tsmpiexec: -rmk, -iface, -disable-x: accepted from other launchers' job scripts; they have no effect here");
+    expect(lines.slice(1).sort()).toEqual([`tsmpiexec: rank 0 on ${os.hostname()}: exited with code 0`, `tsmpiexec: rank 1 on ${os.hostname()}: exited with code 0`]);
+  });
+
+  it('Open MPI\'s -x and --mca reach the ranks', async () => {
+    const r = await jobs.run(['-genvnone', '-x', 'HOME', '-x', 'GREETING=hello there', '--mca', 'btl', 'self', '-n', '1', 'env']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^HOME=/m);
+    expect(r.stdout).toContain('GREETING=hello there\n');
+    expect(r.stdout).toContain('OMPI_MCA_btl=self\n');
+    expect(r.stdout).not.toMatch(/^PATH=/m);
+  });
+});

@@ -104,6 +104,21 @@ describe('parseArgs: argv → JobRequest', () => {
       want: expected([seg(0, './a')], { genv: { policy: { kind: 'none' }, set: [['A', '1']] } }),
     },
     {
+      name: "Open MPI's -x NAME=VALUE and --mca NAME VALUE set variables; -x NAME joins a -genvnone/-genvlist list",
+      argv: ['-genvnone', '-x', 'A=1=2', '-x', 'HOME', '--mca', 'btl', 'self,vader', '-x', 'PATH', './a'],
+      want: expected([seg(0, './a')], { genv: { policy: { kind: 'list', names: ['HOME', 'PATH'] }, set: [['A', '1=2'], ['OMPI_MCA_btl', 'self,vader']] } }),
+    },
+    {
+      name: "-x NAME without a narrowed policy changes nothing (everything passes); --npernode is -ppn; --tag-output is -l",
+      argv: ['-x', 'HOME', '--npernode', '3', '--tag-output', './a'],
+      want: expected([seg(0, './a')], { ppn: 3, prependRank: true }),
+    },
+    {
+      name: "options of other launchers' scripts without effect are noted, -print-all-exitcodes is kept",
+      argv: ['-rmk', 'slurm', '-demux', 'poll', '-disable-x', '-print-all-exitcodes', '--allow-run-as-root', './a'],
+      want: expected([seg(0, './a')], { noEffect: ['-rmk', '-demux', '-disable-x'], printAllExitcodes: true }),
+    },
+    {
       name: '-genvlist twice adds up',
       argv: ['-genvlist', 'PATH,HOME', '-genvlist', 'USER', './a'],
       want: expected([seg(0, './a')], { genv: { policy: { kind: 'list', names: ['PATH', 'HOME', 'USER'] }, set: [] } }),
