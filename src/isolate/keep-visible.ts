@@ -44,3 +44,28 @@ export function keepBindLines(entries: readonly string[]): string[] {
     (e, i) => `{ if [ -d /proc/self/fd/${i + 3} ]; then mkdir -p ${shQuote(e)}; else : > ${shQuote(e)}; fi; } && mount --no-canonicalize --bind /proc/self/fd/${i + 3} ${shQuote(e)} && exec ${i + 3}<&-`,
   );
 }
+
+/**
+ * The host paths a job's ranks name, for keepEntries: each program and working directory, and every argument
+ * that names an existing file or directory under /tmp or /dev/shm (`/tmp/in.txt`, `in.txt` run from /tmp/w,
+ * `--input=/tmp/x`). `exists` is asked only about paths under those roots.
+ */
+export function namedPaths(launches: ReadonlyArray<{ file: string; cwd: string; args: readonly string[] }>, exists: (p: string) => boolean): string[] {
+  const out = new Set<string>();
+  const under = (p: string): boolean => PRIVATE_ROOTS.some((r) => p.startsWith(`${r}/`));
+  for (const l of launches) {
+    out.add(l.file);
+    out.add(l.cwd);
+    for (const a of l.args) {
+      const eq = a.indexOf('=');
+      for (const word of eq > 0 && a.startsWith('-') ? [a.slice(eq + 1)] : [a]) {
+        if (word === '' || word.includes('\0')) continue;
+        const p = word.startsWith('/') ? word : `${l.cwd.replace(/\/+$/, '')}/${word}`;
+        const norm = p.split('/').reduce<string[]>((acc, part) => (part === '..' ? acc.slice(0, -1) : part === '.' || part === '' ? acc : [...acc, part]), []);
+        const abs = `/${norm.join('/')}`;
+        if (under(abs) && exists(abs)) out.add(abs);
+      }
+    }
+  }
+  return [...out];
+}

@@ -3,9 +3,11 @@
 // the cgroup's own counters, and at the end everything left in the job's cgroups is killed atomically, the
 // usage read and the cgroups and private /tmp removed. Setting up is asynchronous, so start() defers the real
 // start and replays signals that arrive meanwhile.
+import fs from 'node:fs';
 import type { HostUsage, RankOutcome } from '../model/types.js';
 import { setupIsolation, type Isolation, type IsolationMode } from '../isolate/index.js';
 import { ownerTag } from '../isolate/janitor.js';
+import { namedPaths } from '../isolate/keep-visible.js';
 import { HostProxy, type HostProxyOptions } from './host-proxy.js';
 import type { RankLaunch } from './rank-process.js';
 import type { PmiGroupInfo } from '../pmi/types.js';
@@ -68,7 +70,7 @@ export class IsolatedProxy {
         limits: { memPerRankBytes: c.memPerRankBytes, pidsPerRank: c.pidsPerRank },
         ranks: o.launches.map((l) => l.rank),
         inBatch: c.inBatch,
-        keepVisible: [...new Set(o.launches.flatMap((l) => [l.file, l.cwd]))],
+        keepVisible: namedPaths(o.launches, fs.existsSync),
         ...(process.env._CONDOR_SCRATCH_DIR ? { scratchDir: process.env._CONDOR_SCRATCH_DIR } : {}),
       });
     } catch (e) {

@@ -3,7 +3,7 @@
 // Costs one more Node start-up; root needs none of this (cgroups and a joinable mount namespace).
 import fs from 'node:fs';
 import { podCommand } from '../isolate/index.js';
-import { scratchTmpDir } from '../isolate/keep-visible.js';
+import { namedPaths, scratchTmpDir } from '../isolate/keep-visible.js';
 import { binPath } from '../util/package-root.js';
 import { PodLauncher } from '../launch/pod.js';
 import { buildAssign } from './assign.js';
@@ -21,7 +21,7 @@ export function podPrefix(spec: ProxySpec): string[] | undefined {
     limits: { memPerRankBytes: spec.containment.memPerRankBytes, pidsPerRank: spec.containment.pidsPerRank },
     ranks: spec.launches.map((l) => l.rank),
     inBatch: spec.containment.inBatch,
-    keepVisible: [...new Set(spec.launches.flatMap((l) => [l.file, l.cwd]))],
+    keepVisible: namedPaths(spec.launches, fs.existsSync),
     ...(process.env._CONDOR_SCRATCH_DIR ? { scratchDir: process.env._CONDOR_SCRATCH_DIR } : {}),
   });
 }

@@ -165,3 +165,22 @@ describe('options job scripts carry over', () => {
     expect(r.stdout).not.toMatch(/^PATH=/m);
   });
 });
+
+describe('files under /tmp', () => {
+  it('a file of the host\'s /tmp that the command line names is there for the ranks, at the same path', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsmpi-named-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'in.txt'), 'data from the host\n');
+      const r = await jobs.run(['-n', '2', 'cat', path.join(dir, 'in.txt')]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe('data from the host\ndata from the host\n');
+      // and a path relative to a working directory under /tmp
+      const rel = await jobs.run(['-wdir', dir, '-n', '1', 'cat', 'in.txt']);
+      expect(rel.code).toBe(0);
+      expect(rel.stdout).toBe('data from the host\n');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -50,3 +50,25 @@ describe('a batch scratch directory backs the private /tmp (HTCondor)', () => {
     expect(us.join(' ')).toContain(`mount --bind ${src} /tmp`);
   });
 });
+
+describe('the host paths a job names', () => {
+  it('are its programs and working directories, and the arguments naming existing files under /tmp or /dev/shm', async () => {
+    const { namedPaths } = await import('../../src/isolate/keep-visible.js');
+    const existing = new Set(['/tmp/in.txt', '/tmp/w/data', '/tmp/cfg.json', '/dev/shm/seg']);
+    const asked: string[] = [];
+    const exists = (p: string): boolean => {
+      asked.push(p);
+      return existing.has(p);
+    };
+    const got = namedPaths(
+      [
+        { file: '/usr/bin/cat', cwd: '/tmp/w', args: ['/tmp/in.txt', 'data', '--config=/tmp/cfg.json', '../w/./data', '/tmp/missing', '-v', 'x=/tmp/in.txt'] },
+        { file: '/opt/app', cwd: '/home/u', args: ['/dev/shm/seg', 'relative', '/etc/passwd'] },
+      ],
+      exists,
+    );
+    expect(got.sort()).toEqual(['/dev/shm/seg', '/home/u', '/opt/app', '/tmp/cfg.json', '/tmp/in.txt', '/tmp/w', '/tmp/w/data', '/usr/bin/cat'].sort());
+    // only paths under the private roots are looked at
+    expect(asked.every((p) => p.startsWith('/tmp/') || p.startsWith('/dev/shm/'))).toBe(true);
+  });
+});
