@@ -281,6 +281,12 @@ const TABLE = [
     man: 'Contain each host\'s ranks: a cgroup per rank under one per job (everything left in it is killed atomically at the end, daemons included) and a private /tmp and /dev/shm per job and host. auto uses the best mechanism the host offers and says in one line what it fell back to, and why; strict fails the job before anything starts when cgroups or the private /tmp are unavailable; off uses neither (process groups only).',
   },
   {
+    name: 'tmp', aliases: [], group: 'isolation', scope: 'global', arity: 1, valueName: 'WHICH', valueKind: 'choice',
+    choices: ['private', 'host'], default: 'private', origin: 'tsmpiexec', dashes: 2,
+    help: 'ranks\' /tmp: private|host',
+    man: 'private (the default): the ranks of each host share a /tmp and /dev/shm of their own, removed at the end; every file or directory of the host\'s /tmp that the command line names (the program, its arguments, the working directory) stays visible at the same path. When the ranks left files there, one line at the end says how many and how large they were. host: the ranks use the host\'s /tmp and /dev/shm, and what they leave there stays (cgroups and limits are unchanged).',
+  },
+  {
     name: 'mem-per-rank', aliases: [], group: 'isolation', scope: 'global', arity: 1, valueName: 'SIZE', valueKind: 'text',
     origin: 'tsmpiexec', dashes: 2,
     help: 'memory limit of each rank (e.g. 512M, 2G)',

@@ -63,6 +63,7 @@ const LAUNCHERS = ['fork', 'ssh', 'slurm'] as const;
 const TRANSPORTS = ['fd', 'tcp', 'unix'] as const;
 const MPI_CHOICES = ['auto', 'openmpi', 'mpich', 'none'] as const;
 const ISOLATE_MODES = ['auto', 'strict', 'off'] as const;
+const TMP_CHOICES = ['private', 'host'] as const;
 
 /** A command with arguments, split like a shell would (quotes respected, nothing expanded). */
 function commandWords(v: string, label: string): string[] {
@@ -242,6 +243,9 @@ const INTERPRET: { [K in OptionName]: Interpret } = {
   },
   'report-bindings': (t) => {
     t.job.reportBindings = true;
+  },
+  tmp: (t, [v = ''], label) => {
+    t.job.tmp = parseChoice(v, label, TMP_CHOICES);
   },
   isolate: (t, [v = ''], label) => {
     t.job.isolate = parseChoice(v, label, ISOLATE_MODES);

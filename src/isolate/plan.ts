@@ -170,7 +170,10 @@ export function planIsolation(req: IsolationRequest, caps: Capabilities): Isolat
   // Private /tmp: root holder namespace, or the pod we already run in, or a 0700 directory.
   let tmp: IsolationPlan['tmp'] = 'tmpdir';
   let tmpMethod: IsolationPlan['tmpMethod'] = 'tmpdir';
-  if (caps.inPod !== undefined) {
+  if (req.hostTmp === true) {
+    tmp = 'none';
+    tmpMethod = 'none';
+  } else if (caps.inPod !== undefined) {
     tmp = 'private';
     tmpMethod = 'pod';
   } else if (caps.root && caps.mountNs.ok && caps.tools.nsenter !== undefined && caps.tools.setpriv !== undefined) {

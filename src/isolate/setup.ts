@@ -1,5 +1,6 @@
 // The entry points the proxy calls: setupIsolation (probe → plan → apply, returning the job's Isolation)
 // and podCommand (the argv prefix an unprivileged proxy re-execs itself through to get a private /tmp).
+import path from 'node:path';
 import { ERROR_CODES, TsmpiError } from '../util/errors.js';
 import { applyCgroups, applyRankCgroups, removeCgroupsRetrying, undoEnable, type AppliedCgroups } from './cgroup-apply.js';
 import { parseProcStat } from './counters.js';
@@ -14,7 +15,8 @@ import { getCapabilities } from './probe.js';
 import { JOB_ENV, RANK_ENV } from './proc-scan.js';
 import { ProcSampler } from './proc-sampler.js';
 import { createJobTmpdir, removeJobTmp } from './tmpdir.js';
-import type { Capabilities, Isolation, IsolationDeps, IsolationPlan, IsolationRequest, RankUsage } from './types.js';
+import type { Capabilities, Isolation, IsolationDeps, IsolationPlan, IsolationRequest, RankUsage, TmpLeft } from './types.js';
+import { countLeft } from './tmp-left.js';
 import { readUsage, type UsageContext } from './usage.js';
 import { wrapArgv } from './wrapper.js';
 
@@ -130,8 +132,12 @@ class JobIsolation implements Isolation {
   }
 
   async killAll(): Promise<void> {
+    // counted before the first kill, which takes the namespace holder (and with it the way in) along
+    this.countedLeft ??= this.tmpLeft();
     await killJob(this.deps, this.plan, this.req.jobId);
   }
+
+  private countedLeft: TmpLeft | undefined;
 
   usage(rank: number): RankUsage {
     this.checkRank(rank);
@@ -166,17 +172,27 @@ class JobIsolation implements Isolation {
    * channel ends, and exits when the second close resolves (it used to resolve at once, mid-way through the
    * first cleanup's rmdir retries, leaving the job's memory cgroup behind).
    */
-  cleanup(): Promise<{ leftovers: string[] }> {
+  cleanup(): Promise<{ leftovers: string[]; tmpLeft?: TmpLeft }> {
     this.cleaning ??= this.cleanupOnce();
     return this.cleaning;
   }
 
-  private cleaning: Promise<{ leftovers: string[] }> | undefined;
+  private cleaning: Promise<{ leftovers: string[]; tmpLeft?: TmpLeft }> | undefined;
 
-  private async cleanupOnce(): Promise<{ leftovers: string[] }> {
+  /** What the ranks left in the private /tmp and /dev/shm (the host entries kept visible are not theirs). */
+  private tmpLeft(): TmpLeft | undefined {
+    const kept = keepEntries(this.req.keepVisible ?? []);
+    const skip = new Set(kept.ok ? kept.entries.map((e) => path.basename(e)) : []);
+    if (this.holder !== undefined) return countLeft([`/proc/${this.holder.pid}/root/tmp`, `/proc/${this.holder.pid}/root/dev/shm`], skip);
+    if (this.tmpdir !== undefined) return countLeft([this.tmpdir], new Set());
+    return undefined;
+  }
+
+  private async cleanupOnce(): Promise<{ leftovers: string[]; tmpLeft?: TmpLeft }> {
     this.cleaned = true;
     const leftovers: string[] = [];
     this.sampler?.stop();
+    const tmpLeft = this.countedLeft ?? this.tmpLeft();
     let killedAll = false;
     try {
       killedAll = await killJob(this.deps, this.plan, this.req.jobId);
@@ -199,7 +215,7 @@ class JobIsolation implements Isolation {
       }
     }
     if (!killedAll && leftovers.length === 0) leftovers.push(`processes of job ${this.req.jobId} that survived the kill`);
-    return { leftovers };
+    return tmpLeft !== undefined ? { leftovers, tmpLeft } : { leftovers };
   }
 }
 

@@ -20,6 +20,8 @@ export interface IsolationRequest {
   /** A batch system's per-job scratch directory (HTCondor's _CONDOR_SCRATCH_DIR): the private /tmp lives there,
    *  on the disk the batch system accounts and cleans, instead of a tmpfs in memory. */
   scratchDir?: string;
+  /** --tmp host: the ranks keep the host's /tmp and /dev/shm; cgroups and limits as usual. */
+  hostTmp?: boolean;
 }
 
 /** Accounting for one rank or one host (the model's UsageFigures). null = cannot be measured, never a fake 0. */
@@ -27,6 +29,12 @@ export type RankUsage = UsageFigures;
 
 export type CgroupKind = 'v2' | 'v1' | 'hybrid' | 'none';
 export type TmpKind = 'private' | 'tmpdir' | 'none';
+
+/** What the ranks left in their private /tmp and /dev/shm when it was removed. */
+export interface TmpLeft {
+  files: number;
+  bytes: number;
+}
 
 export interface Isolation {
   readonly cgroup: CgroupKind;
@@ -46,7 +54,7 @@ export interface Isolation {
   /** Ranks placed here after setup (MPI_Comm_spawn): their cgroups, like those made at setup. */
   addRanks(ranks: number[]): void;
   /** Remove cgroups (retry while busy), private /tmp, dirs; returns what could not be removed. */
-  cleanup(): Promise<{ leftovers: string[] }>;
+  cleanup(): Promise<{ leftovers: string[]; tmpLeft?: TmpLeft }>;
 }
 
 /** Synchronous file operations on cgroup trees and job directories; injectable so tests can fake cgroupfs. */

@@ -91,6 +91,8 @@ export interface JobRequest {
   isolate: 'auto' | 'strict' | 'off';
   memPerRankBytes?: number;
   pidsPerRank?: number;
+  /** --tmp: a private /tmp and /dev/shm per job and host (default), or the host's. */
+  tmp?: 'private' | 'host';
   /** -bind-to (default: a core per rank when they fit). */
   bindTo: BindPolicy;
   /** -map-by: the order a host's CPUs are handed out in. */

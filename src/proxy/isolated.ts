@@ -8,6 +8,7 @@ import type { HostUsage, RankOutcome } from '../model/types.js';
 import { setupIsolation, type Isolation, type IsolationMode } from '../isolate/index.js';
 import { ownerTag } from '../isolate/janitor.js';
 import { namedPaths } from '../isolate/keep-visible.js';
+import { formatBytes } from '../report/summary.js';
 import { HostProxy, type HostProxyOptions } from './host-proxy.js';
 import type { RankLaunch } from './rank-process.js';
 import type { PmiGroupInfo } from '../pmi/types.js';
@@ -22,6 +23,8 @@ export interface ContainmentOptions {
   memPerRankBytes?: number;
   pidsPerRank?: number;
   inBatch: boolean;
+  /** --tmp host: no private /tmp and /dev/shm. */
+  hostTmp?: boolean;
   /** Where the ranks run on this host's CPUs; undefined: not bound. */
   binding?: BindingSpec;
   /** One line for the user (fallback notices, cleanup leftovers). */
@@ -71,6 +74,7 @@ export class IsolatedProxy {
         ranks: o.launches.map((l) => l.rank),
         inBatch: c.inBatch,
         keepVisible: namedPaths(o.launches, fs.existsSync),
+        ...(c.hostTmp === true ? { hostTmp: true } : {}),
         ...(process.env._CONDOR_SCRATCH_DIR ? { scratchDir: process.env._CONDOR_SCRATCH_DIR } : {}),
       });
     } catch (e) {
@@ -193,8 +197,12 @@ export class IsolatedProxy {
     }
     if (total) this.usageResult = { host: this.host, cgroup: iso.cgroup, tmp: iso.tmp, total, ranks };
     this.binding?.release();
-    const { leftovers } = await iso.cleanup();
+    const { leftovers, tmpLeft } = await iso.cleanup();
     if (leftovers.length > 0) this.c.notice(`could not remove on ${this.host}: ${leftovers.join(', ')}`);
+    if (tmpLeft !== undefined && tmpLeft.files > 0) {
+      const what = `${tmpLeft.files} file${tmpLeft.files === 1 ? '' : 's'} (${formatBytes(tmpLeft.bytes)})`;
+      this.c.notice(`files left in the private /tmp on ${this.host}: ${what}, removed with it; --tmp host keeps the ranks' files in the host's /tmp`);
+    }
   }
 
   usage(): HostUsage | undefined {

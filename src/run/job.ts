@@ -34,6 +34,8 @@ import { EXIT } from './exit-status.js';
 /** Containment settings shared by every host (src/isolate). */
 export interface ContainmentSpec {
   mode: 'auto' | 'strict' | 'off';
+  /** --tmp host: no private /tmp and /dev/shm (cgroups unchanged). */
+  hostTmp?: boolean;
   memPerRankBytes?: number;
   pidsPerRank?: number;
   inBatch: boolean;
@@ -327,6 +329,7 @@ export class Job {
           memPerRankBytes: this.req.memPerRankBytes,
           pidsPerRank: this.req.pidsPerRank,
           inBatch: inBatchJob(this.deps.env),
+          ...(this.req.tmp === 'host' ? { hostTmp: true } : {}),
           binding: { bind: this.req.bindTo, ...(this.req.mapBy ? { map: this.req.mapBy } : {}), report: this.req.reportBindings, verbose: this.req.verbose },
         },
         index: i,

@@ -13,7 +13,7 @@ import { Gate, RemoteProxy } from './remote-proxy.js';
 
 /** The pod prefix for this job on this host, or undefined when none is needed or possible. */
 export function podPrefix(spec: ProxySpec): string[] | undefined {
-  if (spec.containment.mode === 'off' || process.getuid?.() === 0) return undefined;
+  if (spec.containment.mode === 'off' || spec.containment.hostTmp === true || process.getuid?.() === 0) return undefined;
   return podCommand({
     jobId: podJobId(spec),
     host: spec.host,

@@ -167,6 +167,25 @@ describe('options job scripts carry over', () => {
 });
 
 describe('files under /tmp', () => {
+  it('files the ranks leave in their private /tmp are counted in one line; --tmp host keeps them in the host\'s', async () => {
+    const name = `tsmpi-left-${process.pid}-${Date.now()}`;
+    const r = await jobs.run(['-n', '2', 'sh', '-c', `printf 12345 > /tmp/${name}.$PMI_RANK`]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(`tsmpiexec: files left in the private /tmp on ${os.hostname()}: 2 files (10 B), removed with it; --tmp host keeps the ranks' files in the host's /tmp\n`);
+    expect(fs.existsSync(`/tmp/${name}.0`)).toBe(false);
+    const h = await jobs.run(['--tmp', 'host', '-n', '1', 'sh', '-c', `printf kept > /tmp/${name}.host`]);
+    try {
+      expect(h.code).toBe(0);
+      expect(h.stderr).toBe('');
+      expect(fs.readFileSync(`/tmp/${name}.host`, 'utf8')).toBe('kept');
+    } finally {
+      fs.rmSync(`/tmp/${name}.host`, { force: true });
+    }
+    // a job that leaves nothing says nothing
+    const quiet = await jobs.run(['-n', '2', 'sh', '-c', 'echo x > /tmp/scratch; rm /tmp/scratch']);
+    expect(quiet.stderr).toBe('');
+  });
+
   it('a file of the host\'s /tmp that the command line names is there for the ranks, at the same path', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsmpi-named-'));
     try {

@@ -103,6 +103,7 @@ const SAMPLE: Record<string, string[]> = {
   'pmi-transport': ['tcp'],
   mpi: ['openmpi'],
   usize: ['INFINITE'],
+  tmp: ['host'],
   'pmi-port': [],
   'dry-run': [],
   json: [],
