@@ -78,6 +78,11 @@ function commandWords(v: string, label: string): string[] {
   return words;
 }
 
+/** Another launcher's option that means nothing here: noted, and said in one line when the job starts. */
+const noEffect: Interpret = (t, _v, label) => {
+  t.job.noEffect = [...(t.job.noEffect ?? []), label];
+};
+
 /** The meaning of every option in the table. */
 const INTERPRET: { [K in OptionName]: Interpret } = {
   n: (t, [v = ''], label) => {
@@ -205,39 +210,17 @@ const INTERPRET: { [K in OptionName]: Interpret } = {
   'print-all-exitcodes': (t) => {
     t.job.printAllExitcodes = true;
   },
-  'disable-auto-cleanup': (t, _v, label) => {
-    t.job.noEffect = [...(t.job.noEffect ?? []), label];
-  },
-  'skip-launch-node': (t, _v, label) => {
-    t.job.noEffect = [...(t.job.noEffect ?? []), label];
-  },
-  'localhost': (t, _v, label) => {
-    t.job.noEffect = [...(t.job.noEffect ?? []), label];
-  },
-  'disable-hostname-propagation': (t, _v, label) => {
-    t.job.noEffect = [...(t.job.noEffect ?? []), label];
-  },
-  'rmk': (t, _v, label) => {
-    t.job.noEffect = [...(t.job.noEffect ?? []), label];
-  },
-  'enable-x': (t, _v, label) => {
-    t.job.noEffect = [...(t.job.noEffect ?? []), label];
-  },
-  'disable-x': (t, _v, label) => {
-    t.job.noEffect = [...(t.job.noEffect ?? []), label];
-  },
-  'demux': (t, _v, label) => {
-    t.job.noEffect = [...(t.job.noEffect ?? []), label];
-  },
-  'iface': (t, _v, label) => {
-    t.job.noEffect = [...(t.job.noEffect ?? []), label];
-  },
-  'profile': (t, _v, label) => {
-    t.job.noEffect = [...(t.job.noEffect ?? []), label];
-  },
-  'timestamp-output': (t, _v, label) => {
-    t.job.noEffect = [...(t.job.noEffect ?? []), label];
-  },
+  'disable-auto-cleanup': noEffect,
+  'skip-launch-node': noEffect,
+  'localhost': noEffect,
+  'disable-hostname-propagation': noEffect,
+  'rmk': noEffect,
+  'enable-x': noEffect,
+  'disable-x': noEffect,
+  'demux': noEffect,
+  'iface': noEffect,
+  'profile': noEffect,
+  'timestamp-output': noEffect,
   'gpus-per-proc': (t, [v = ''], label) => {
     t.job.gpusPerProc = parseWholeNumber(v, label, 1);
   },

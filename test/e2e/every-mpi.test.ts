@@ -3,21 +3,14 @@
 // transports, across test-bed hosts over ssh; and an MPI program whose ranks never reach our PMI server fails
 // in one line instead of passing as N one-rank jobs.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FIX, killLive, leftovers, NO_OUTER_PMI, runTsmpiexec, tmpEntries, type RunOptions, type RunResult } from '../helpers/run.js';
+import { FIX, hasCommand, killLive, leftovers, NO_OUTER_PMI, runTsmpiexec, tmpEntries, type RunOptions, type RunResult } from '../helpers/run.js';
 import { bedUp, type Bed } from '../helpers/testbed.js';
 
-const has = (cmd: string): boolean => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
+const has = hasCommand;
 const fx = (name: string): string => path.join(FIX, name);
 const LIB = path.resolve('dist/native/libtsmpiexec-pmi.so');
 const PY = '/usr/bin/python3';

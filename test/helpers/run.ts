@@ -1,6 +1,6 @@
 // Run bin/tsmpiexec as a user would, with a deadline, a per-run marker in the environment (to find leaked
 // processes afterwards), and helpers to check that nothing was left behind.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -70,6 +70,11 @@ export function runTsmpiexec(args: string[], opts: RunOptions = {}): Promise<Run
       resolve({ code, signal, stdout: stdoutBuf.toString(), stderr: Buffer.concat(err).toString(), stdoutBuf, marker, ms: Date.now() - t0, pid: child.pid });
     });
   });
+}
+
+/** Whether a command is on PATH (for tests that need a tool and say why they skip without it). */
+export function hasCommand(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
 /** Kill whatever a failed test left running (afterEach). */

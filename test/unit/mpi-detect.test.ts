@@ -9,15 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readElfDeps } from '../../src/mpi/elf.js';
 import { detectElf, detectMpi, detectPython, familyOfSoname } from '../../src/mpi/detect.js';
 import { randomJobNumber, wireSegment } from '../../src/mpi/wire-up.js';
+import { hasCommand } from '../helpers/run.js';
 
-const has = (cmd: string): boolean => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
+const has = hasCommand;
 
 let dir = '';
 const cc = (args: string[]): void => {
