@@ -87,7 +87,8 @@ describe('every option of the table with bad values, through bin/tsmpiexec', () 
     });
     // The legal-but-odd values that got as far as looking for the program: only 'either' cases.
     for (const t of accepted) expect(cases.find((c) => c.title === t)?.expect, t).toBe('either');
-  });
+    // about 200 whole launches, four at a time, on a 2-CPU machine that runs other test files meanwhile
+  }, 240_000);
 });
 
 describe('host lists and host files', () => {
