@@ -59,6 +59,21 @@ export class IsolatedProxy {
 
   private async setup(): Promise<void> {
     const { o, c } = this;
+    // Binding first: where a cpuset controller exists the job's cgroups are made with its ranks' CPUs.
+    if (c.binding) {
+      try {
+        this.binding = hostBinding(c.binding, o.host, o.launches.map((l) => l.rank), process.env);
+      } catch (e) {
+        c.notice(`binding not applied on ${o.host}: ${(e as Error).message}`);
+      }
+      if (this.binding?.error !== undefined) {
+        // hostBinding has given back its claim already
+        c.failed(this.binding.error);
+        this.binding = undefined;
+        return;
+      }
+    }
+    const cpus = this.binding !== undefined && this.binding.cpus.size > 0 ? Object.fromEntries(this.binding.cpus) : undefined;
     try {
       this.iso = await setupIsolation({
         // the owner's pid in the name lets a later job sweep what a killed proxy left (isolate/janitor.ts)
@@ -70,28 +85,17 @@ export class IsolatedProxy {
         inBatch: c.inBatch,
         keepVisible: [...new Set(o.launches.flatMap((l) => [l.file, l.cwd]))],
         ...(process.env._CONDOR_SCRATCH_DIR ? { scratchDir: process.env._CONDOR_SCRATCH_DIR } : {}),
+        ...(cpus !== undefined ? { cpus } : {}),
       });
     } catch (e) {
+      this.binding?.release();
+      this.binding = undefined;
       c.failed(isTsmpiError(e) ? `${e.message}${e.hint ? ` (${e.hint})` : ''}` : `isolation setup failed: ${(e as Error).message}`);
       return;
     }
     const iso = this.iso;
     if (iso.notice) c.notice(iso.notice);
-    if (c.binding) {
-      try {
-        this.binding = hostBinding(c.binding, o.host, o.launches.map((l) => l.rank), process.env);
-      } catch (e) {
-        c.notice(`binding not applied on ${o.host}: ${(e as Error).message}`);
-      }
-      if (this.binding?.error !== undefined) {
-        // hostBinding has given back its claim already
-        c.failed(this.binding.error);
-        await iso.cleanup().catch(() => undefined);
-        this.iso = undefined;
-        return;
-      }
-      for (const line of this.binding?.lines ?? []) c.notice(line);
-    }
+    for (const line of this.binding?.lines ?? []) c.notice(line);
     const launches = o.launches.map((l) => this.contained(iso, l));
     const events = {
       ...o.events,

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { FIX, killLive, leftovers, runTsmpiexec, type RunResult } from '../helpers/run.js';
 import { usableCpus } from '../../src/topology/read.js';
 import { formatCpuList } from '../../src/topology/cpulist.js';
+import { findHierarchies } from '../../src/isolate/cgroup-paths.js';
 
 let lastMarker: string | undefined;
 /** The claims directories this file made (removed after each test). */
@@ -117,6 +118,72 @@ describe.skipIf(two === undefined)('binding on a 2-CPU host', () => {
     expect(r.code).toBe(0);
     expect(allowed(r)).toEqual({ 0: String(a), 1: String(b) });
     expect(r.stdout).toContain('hello from rank 1 of 2');
+  });
+});
+
+// Where the job has a cpuset controller (root here: cgroup v1 cpuset), each rank's cgroup holds its own CPUs.
+const hierarchies = (() => {
+  try {
+    return findHierarchies(fs.readFileSync('/proc/self/mountinfo', 'utf8'), fs.readFileSync('/proc/self/cgroup', 'utf8'));
+  } catch {
+    return [];
+  }
+})();
+const isRoot = process.geteuid?.() === 0;
+const cpusetV1 = isRoot ? hierarchies.find((h) => h.version === 1 && h.controllers.includes('cpuset')) : undefined;
+const v2Controllers = (() => {
+  const v2 = hierarchies.find((h) => h.version === 2);
+  try {
+    return v2 ? fs.readFileSync(`${v2.ownDir}/cgroup.controllers`, 'utf8').split(/\s+/) : [];
+  } catch {
+    return [];
+  }
+})();
+const cpusetV2 = isRoot && v2Controllers.includes('cpuset');
+
+/** rank → its cpuset cgroup (/proc/self/cpuset), from -l output. */
+function cpusetOf(r: RunResult): Record<number, string> {
+  const out: Record<number, string> = {};
+  for (const m of r.stdout.matchAll(/^\[([0-9]+)\] cpuset=(\S+)$/gm)) out[Number(m[1])] = m[2] ?? '';
+  return out;
+}
+
+describe.skipIf(two === undefined || (cpusetV1 === undefined && !cpusetV2))('a rank cannot widen its binding where a cpuset controller exists', () => {
+  const [a = 0, b = 1] = two ?? [];
+  const all = formatCpuList(usable);
+  // taskset -p asks the kernel to let the rank's shell run on every usable CPU; the cpuset keeps it on its own
+  const WIDEN = ['sh', '-c', `taskset -p -c ${all} $$ >/dev/null 2>&1; grep Cpus_allowed_list /proc/self/status; echo "cpuset=$(cat /proc/self/cpuset)"`];
+  for (const [mode, env] of MODES) {
+    it(`-n 2 -bind-to core, each rank widening itself to ${all}, stays on its own CPU; no cgroup left (${mode})`, async () => {
+      const r = await run(['-l', '-n', '2', '-bind-to', 'core', ...WIDEN], env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(allowed(r)).toEqual({ 0: String(a), 1: String(b) });
+      expect(r.stderr).not.toMatch(/cpuset/);
+      const sets = cpusetOf(r);
+      if (cpusetV1 !== undefined) {
+        expect(Object.keys(sets)).toHaveLength(2);
+        for (const rank of [0, 1]) {
+          const cg = sets[rank] ?? '';
+          expect(cg).toMatch(new RegExp(`/tsmpiexec-[^/]+/rank-${String(rank)}$`));
+          // the rank's cgroup and its job's are gone once tsmpiexec has returned
+          expect(fs.existsSync(path.join(cpusetV1.mountPoint, cg)), cg).toBe(false);
+          expect(fs.existsSync(path.join(cpusetV1.mountPoint, path.dirname(cg))), path.dirname(cg)).toBe(false);
+        }
+      }
+    });
+  }
+  it('the same widening works with --isolate off (no cgroups): the test would see an escape', async () => {
+    const r = await run(['--isolate', 'off', '-l', '-n', '2', '-bind-to', 'core', ...WIDEN]);
+    expect(allowed(r)).toEqual({ 0: all, 1: all });
+  });
+});
+
+// The v2 plan is checked on fake trees (test/unit/isolate-cpuset.test.ts); live only where root has a v2 cpuset.
+describe.skipIf(!cpusetV2)(cpusetV2 ? 'cgroup v2 cpuset' : 'cgroup v2 cpuset: skipped, this host has no cgroup v2 cpuset controller (only v1 cpuset)', () => {
+  it('-n 2 -bind-to core, each rank widening itself, stays on its own CPU', async () => {
+    const [a = 0, b = 1] = two ?? [];
+    const r = await run(['-l', '-n', '2', '-bind-to', 'core', 'sh', '-c', `taskset -p -c ${formatCpuList(usable)} $$ >/dev/null 2>&1; grep Cpus_allowed_list /proc/self/status`]);
+    expect(allowed(r)).toEqual({ 0: String(a), 1: String(b) });
   });
 });
 
