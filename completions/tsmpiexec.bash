@@ -12,7 +12,7 @@ _tsmpiexec() {
     if ((forceprog)); then inprog=1; continue; fi
     case "$w" in
       --) forceprog=1 ;;
-      -n|--n|-np|--np|-hosts|--hosts|-host|--host|-f|--f|-hostfile|--hostfile|-machinefile|--machinefile|-ppn|--ppn|-configfile|--configfile|-bind-to|--bind-to|-bind|--bind|-map-by|--map-by|-gpus-per-proc|--gpus-per-proc|-gpus-per-rank|--gpus-per-rank|-launcher|--launcher|-launcher-exec|--launcher-exec|-launch-timeout|--launch-timeout|-tree-width|--tree-width|-proxy-cmd|--proxy-cmd|-timeout|--timeout|-grace|--grace|-genvlist|--genvlist|-envlist|--envlist|-wdir|--wdir|-outfile-pattern|--outfile-pattern|-errfile-pattern|--errfile-pattern|-stdin|--stdin|-pmi-transport|--pmi-transport|-mpi|--mpi|-isolate|--isolate|-mem-per-rank|--mem-per-rank|-pids-per-rank|--pids-per-rank|-report-json|--report-json|-report-html|--report-html|-help|--help|-h|--h) need=1; optw="$w" ;;
+      -n|--n|-np|--np|-hosts|--hosts|-host|--host|-f|--f|-hostfile|--hostfile|-machinefile|--machinefile|-ppn|--ppn|-configfile|--configfile|-bind-to|--bind-to|-bind|--bind|-map-by|--map-by|-membind|--membind|-gpus-per-proc|--gpus-per-proc|-gpus-per-rank|--gpus-per-rank|-launcher|--launcher|-launcher-exec|--launcher-exec|-launch-timeout|--launch-timeout|-tree-width|--tree-width|-proxy-cmd|--proxy-cmd|-timeout|--timeout|-grace|--grace|-genvlist|--genvlist|-envlist|--envlist|-wdir|--wdir|-outfile-pattern|--outfile-pattern|-errfile-pattern|--errfile-pattern|-stdin|--stdin|-pmi-transport|--pmi-transport|-mpi|--mpi|-isolate|--isolate|-mem-per-rank|--mem-per-rank|-pids-per-rank|--pids-per-rank|-report-json|--report-json|-report-html|--report-html|-help|--help|-h|--h) need=1; optw="$w" ;;
       -genv|--genv|-env|--env) need=2; optw="$w" ;;
       -*) ;;
       *) inprog=1 ;;
@@ -22,7 +22,7 @@ _tsmpiexec() {
   if ((inprog)); then return 0; fi
   if ((need > 0)); then
     case "$optw" in
-      -n|--n|-np|--np|-hosts|--hosts|-host|--host|-ppn|--ppn|-bind-to|--bind-to|-bind|--bind|-map-by|--map-by|-gpus-per-proc|--gpus-per-proc|-gpus-per-rank|--gpus-per-rank|-launcher-exec|--launcher-exec|-launch-timeout|--launch-timeout|-tree-width|--tree-width|-proxy-cmd|--proxy-cmd|-timeout|--timeout|-grace|--grace|-genv|--genv|-genvlist|--genvlist|-env|--env|-envlist|--envlist|-outfile-pattern|--outfile-pattern|-errfile-pattern|--errfile-pattern|-mem-per-rank|--mem-per-rank|-pids-per-rank|--pids-per-rank) COMPREPLY=() ;;
+      -n|--n|-np|--np|-hosts|--hosts|-host|--host|-ppn|--ppn|-bind-to|--bind-to|-bind|--bind|-map-by|--map-by|-membind|--membind|-gpus-per-proc|--gpus-per-proc|-gpus-per-rank|--gpus-per-rank|-launcher-exec|--launcher-exec|-launch-timeout|--launch-timeout|-tree-width|--tree-width|-proxy-cmd|--proxy-cmd|-timeout|--timeout|-grace|--grace|-genv|--genv|-genvlist|--genvlist|-env|--env|-envlist|--envlist|-outfile-pattern|--outfile-pattern|-errfile-pattern|--errfile-pattern|-mem-per-rank|--mem-per-rank|-pids-per-rank|--pids-per-rank) COMPREPLY=() ;;
       -f|--f|-hostfile|--hostfile|-machinefile|--machinefile|-configfile|--configfile|-report-json|--report-json|-report-html|--report-html) COMPREPLY=($(compgen -f -- "$cur")) ;;
       -launcher|--launcher) COMPREPLY=($(compgen -W "fork ssh slurm" -- "$cur")) ;;
       -wdir|--wdir) COMPREPLY=($(compgen -d -- "$cur")) ;;
@@ -30,12 +30,12 @@ _tsmpiexec() {
       -pmi-transport|--pmi-transport) COMPREPLY=($(compgen -W "fd tcp unix" -- "$cur")) ;;
       -mpi|--mpi) COMPREPLY=($(compgen -W "auto openmpi mpich none" -- "$cur")) ;;
       -isolate|--isolate) COMPREPLY=($(compgen -W "auto strict off" -- "$cur")) ;;
-      -help|--help|-h|--h) COMPREPLY=($(compgen -W "n hosts f ppn oversubscribe configfile bind-to map-by gpus-per-proc report-bindings launcher launcher-exec launch-timeout tree-width no-tree proxy-cmd timeout grace genv genvlist genvall genvnone env envlist envall envnone wdir prepend-rank outfile-pattern errfile-pattern stdin pmi-transport mpi pmi-port isolate mem-per-rank pids-per-rank report report-json report-html timing dry-run json verbose version help" -- "$cur")) ;;
+      -help|--help|-h|--h) COMPREPLY=($(compgen -W "n hosts f ppn oversubscribe configfile bind-to map-by membind gpus-per-proc report-bindings launcher launcher-exec launch-timeout tree-width no-tree proxy-cmd timeout grace genv genvlist genvall genvnone env envlist envall envnone wdir prepend-rank outfile-pattern errfile-pattern stdin pmi-transport mpi pmi-port isolate mem-per-rank pids-per-rank report report-json report-html timing dry-run json verbose version help" -- "$cur")) ;;
     esac
     return 0
   fi
   if ((!forceprog)) && [[ $cur == -* ]]; then
-    COMPREPLY=($(compgen -W "-n -np -hosts -host -f -hostfile -machinefile -ppn --oversubscribe -configfile -bind-to -bind -map-by -gpus-per-proc -gpus-per-rank --report-bindings -launcher -launcher-exec --launch-timeout --tree-width --no-tree --proxy-cmd -timeout --grace -genv -genvlist -genvall -genvnone -env -envlist -envall -envnone -wdir -l -prepend-rank -outfile-pattern -errfile-pattern --stdin --pmi-transport --mpi -pmi-port --isolate --mem-per-rank --pids-per-rank --report --report-json --report-html --timing --dry-run --json -v --verbose --version -h --help" -- "$cur"))
+    COMPREPLY=($(compgen -W "-n -np -hosts -host -f -hostfile -machinefile -ppn --oversubscribe -configfile -bind-to -bind -map-by -membind -gpus-per-proc -gpus-per-rank --report-bindings -launcher -launcher-exec --launch-timeout --tree-width --no-tree --proxy-cmd -timeout --grace -genv -genvlist -genvall -genvnone -env -envlist -envall -envnone -wdir -l -prepend-rank -outfile-pattern -errfile-pattern --stdin --pmi-transport --mpi -pmi-port --isolate --mem-per-rank --pids-per-rank --report --report-json --report-html --timing --dry-run --json -v --verbose --version -h --help" -- "$cur"))
   fi
   return 0
 }

@@ -1,6 +1,6 @@
 // The shared vocabulary of tsmpiexec: plain data types only, no behaviour, no I/O.
 // Every stage of the pipeline (cli → hosts → placement → run → report) speaks these.
-import type { BindPolicy, MapPolicy } from '../binding/policy.js';
+import type { BindPolicy, MapPolicy, MemPolicy } from '../binding/policy.js';
 
 /** How a segment's or the job's environment is passed to ranks (Hydra's -genvall/-genvnone/-genvlist). */
 export type EnvPolicy =
@@ -95,6 +95,8 @@ export interface JobRequest {
   bindTo: BindPolicy;
   /** -map-by: the order a host's CPUs are handed out in. */
   mapBy?: MapPolicy;
+  /** -membind: each rank's memory policy (undefined: the kernel's default). */
+  membind?: MemPolicy;
   /** -gpus-per-proc: devices per rank (undefined: GPUs are left as they are). */
   gpusPerProc?: number;
   /** --report-bindings */

@@ -13,6 +13,7 @@ import { isTsmpiError } from '../util/errors.js';
 import type { BindingSpec } from '../binding/policy.js';
 import { hostBinding, type HostBinding } from '../binding/host.js';
 import { innerArgv, outerArgv } from '../binding/apply.js';
+import { GPU_VARS } from '../binding/gpus.js';
 
 export interface ContainmentOptions {
   mode: IsolationMode;
@@ -26,6 +27,16 @@ export interface ContainmentOptions {
   notice(line: string): void;
   /** Strict mode could not be satisfied, or setup failed: the proxy did not start. */
   failed(message: string): void;
+}
+
+/** Each rank's GPU devices, as -gpus-per-proc put them into its environment (the first device variable set). */
+function gpusOf(launches: readonly RankLaunch[]): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const l of launches) {
+    const v = GPU_VARS.find((k) => l.env[k] !== undefined);
+    if (v !== undefined) out.set(l.rank, l.env[v] ?? '');
+  }
+  return out;
 }
 
 /** Batch systems whose process tracking we must stay inside. */
@@ -62,7 +73,7 @@ export class IsolatedProxy {
     // Binding first: where a cpuset controller exists the job's cgroups are made with its ranks' CPUs.
     if (c.binding) {
       try {
-        this.binding = hostBinding(c.binding, o.host, o.launches.map((l) => l.rank), process.env);
+        this.binding = hostBinding(c.binding, o.host, o.launches.map((l) => l.rank), process.env, c.binding.gpus ? gpusOf(o.launches) : undefined);
       } catch (e) {
         c.notice(`binding not applied on ${o.host}: ${(e as Error).message}`);
       }
@@ -112,7 +123,9 @@ export class IsolatedProxy {
   private contained(iso: Isolation, l: RankLaunch): RankLaunch {
     const b = this.binding;
     const cpus = b?.cpus.get(l.rank);
-    const argv = b ? outerArgv(b.binder, cpus, iso.wrap(l.rank, innerArgv(b.binder, cpus, [l.file, ...l.args])), `rank ${String(l.rank)}`) : iso.wrap(l.rank, [l.file, ...l.args]);
+    const mem = b?.mems.get(l.rank);
+    const inner = b ? innerArgv(b.binder, cpus, [l.file, ...l.args], mem !== undefined && b.numactl !== undefined ? { binding: mem, numactl: b.numactl } : undefined) : [l.file, ...l.args];
+    const argv = b ? outerArgv(b.binder, cpus, iso.wrap(l.rank, inner), `rank ${String(l.rank)}`, mem) : iso.wrap(l.rank, inner);
     return { ...l, file: argv[0] ?? l.file, args: argv.slice(1), env: { ...l.env, ...iso.env(l.rank) } };
   }
 

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FIX, killLive, leftovers, runTsmpiexec, type RunResult } from '../helpers/run.js';
-import { usableCpus } from '../../src/topology/read.js';
+import { usableCpus, usableMems } from '../../src/topology/read.js';
 import { formatCpuList } from '../../src/topology/cpulist.js';
 import { findHierarchies } from '../../src/isolate/cgroup-paths.js';
 
@@ -187,13 +187,64 @@ describe.skipIf(!cpusetV2)(cpusetV2 ? 'cgroup v2 cpuset' : 'cgroup v2 cpuset: sk
   });
 });
 
+// -membind sets a memory policy, which Mems_allowed_list does not show (that is the cpuset's): numa_maps does,
+// for every mapping of the rank's own process ("bind:0").
+const mems = usableMems() ?? [];
+const one = mems.length === 1 ? mems[0] : undefined;
+describe.skipIf(two === undefined || one === undefined)('-membind on a host with one memory node', () => {
+  const node = String(one);
+  const POLICY = ['sh', '-c', 'grep -m1 -oE "(bind|interleave|prefer|default)[^ ]*" /proc/self/numa_maps; grep Mems_allowed_list /proc/self/status'];
+  const policies = (r: RunResult): Record<number, string> => {
+    const out: Record<number, string> = {};
+    for (const m of r.stdout.matchAll(/^\[([0-9]+)\] ((?:bind|interleave|prefer|default)\S*)$/gm)) out[Number(m[1])] = m[2] ?? '';
+    return out;
+  };
+  for (const [mode, env] of MODES) {
+    it(`bind (the nodes of each rank's CPUs) and interleave:${node}, read from each rank's numa_maps (${mode})`, async () => {
+      const r = await run(['-l', '-n', '2', '-bind-to', 'core', '-membind', 'bind', ...POLICY], env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(policies(r)).toEqual({ 0: `bind:${node}`, 1: `bind:${node}` });
+      // the policy is not the cpuset: the memory nodes a rank may use are as before
+      expect(r.stdout).toContain(`[0] Mems_allowed_list:\t${node}`);
+      const i = await run(['-l', '-n', '2', '-membind', `interleave:${node}`, ...POLICY], env);
+      expect(policies(i)).toEqual({ 0: `interleave:${node}`, 1: `interleave:${node}` });
+      const d = await run(['-l', '-n', '1', ...POLICY], env);
+      expect(policies(d)).toEqual({ 0: 'default' });
+    });
+  }
+  it('--report-bindings names the memory policy', async () => {
+    const r = await run(['--report-bindings', '-n', '2', '-bind-to', 'core', '-membind', 'bind', 'true']);
+    expect(r.stderr).toContain(`rank 0 on ${os.hostname()}: CPUs ${String(two?.[0])}, memory bind:${node}`);
+    expect(r.stderr).toContain(`rank 1 on ${os.hostname()}: CPUs ${String(two?.[1])}, memory bind:${node}`);
+  });
+  it('a node this host may not use: one line, nothing started', async () => {
+    const r = await run(['-n', '1', '-membind', `bind:${String((one ?? 0) + 7)}`, 'sh', '-c', 'echo started']);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(new RegExp(`-membind bind: memory node ${String((one ?? 0) + 7)} is not usable here \\(usable: ${node}\\)`));
+  });
+  // root hides numactl with a bind mount of /dev/null in a mount namespace of its own (the launcher also looks in
+  // the system directories, so a trimmed PATH would not do)
+  it.skipIf(!isRoot)('neither the helper nor numactl: one line, and the rank runs with the default policy', async () => {
+    const numactl = ['/usr/bin/numactl', '/bin/numactl', '/usr/sbin/numactl', '/usr/local/bin/numactl'].filter((p) => fs.existsSync(p));
+    const hide = numactl.map((p) => `mount --bind /dev/null ${p} &&`).join(' ');
+    const wrap = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `${hide} exec "$@"`, 'hide-numactl'];
+    const r = await runTsmpiexec(['-n', '1', '-membind', 'bind', 'sh', '-c', 'grep -c bind: /proc/self/numa_maps || true'], { wrap, env: { XDG_RUNTIME_DIR: runtimeDir(), TSMPIEXEC_NATIVE: '0' } });
+    lastMarker = r.marker;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`memory binding not applied on ${os.hostname()}: neither the native helper nor numactl is available`);
+    expect(r.stdout.trim()).toBe('0');
+  });
+});
+
 describe('bad values: one line, exit 2, nothing started', () => {
-  for (const v of [['-bind-to', 'bogus'], ['-bind-to', 'core:0'], ['-map-by', 'slot'], ['--bind-to', 'user:1,,0']]) {
+  for (const v of [['-bind-to', 'bogus'], ['-bind-to', 'core:0'], ['-map-by', 'slot'], ['--bind-to', 'user:1,,0'], ['-membind', 'nexttouch'], ['-membind', 'bind:x']]) {
     it(v.join(' '), async () => {
       const r = await run([...v, '-n', '1', ...SHOW]);
       expect(r.code).toBe(2);
       expect(r.stdout).toBe('');
-      expect(r.stderr.split('\n')[0]).toMatch(/^tsmpiexec: -(-)?(bind-to|map-by) /);
+      expect(r.stderr.split('\n')[0]).toMatch(/^tsmpiexec: -(-)?(bind-to|map-by|membind) /);
+      expect(r.stderr).toMatch(/^hint: /m);
     });
   }
 });

@@ -51,6 +51,7 @@ const SAMPLE: Record<string, string[]> = {
   'map-by': ['ppr:1:socket'],
   'report-bindings': [],
   'gpus-per-proc': ['2'],
+  membind: ['bind:0,1'],
   n: ['2'],
   hosts: ['a,b:2'],
   f: ['hosts.txt'],
