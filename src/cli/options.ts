@@ -125,7 +125,7 @@ const TABLE = [
   {
     name: 'report-bindings', aliases: [], group: 'placement', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,
     help: 'print each rank\'s CPUs, memory, GPUs',
-    man: 'Print one line per rank on stderr with its host, rank number and the CPUs it is bound to (or "not bound"), its memory policy when -membind set one (memory bind:0) and its devices when -gpus-per-proc gave it some (GPUs 0,1). With --dry-run --json the binding of each rank on this host is part of the plan; --report-json carries each rank\'s binding too.',
+    man: 'Print one line per rank on stderr with its host, rank number and the CPUs it is bound to (or "not bound"), its memory policy when -membind set one (memory bind:0) and its devices when -gpus-per-proc gave it some (GPUs 0,1). With --dry-run --json the binding of each rank on this host is part of the plan (cpus, and mems with -membind); --report-json carries each rank\'s binding too.',
   },
   // ── launch ────────────────────────────────────────────────────────────────────────────────────
   {
@@ -301,7 +301,7 @@ const TABLE = [
     name: 'report-json', aliases: [], group: 'reporting', scope: 'global', arity: 1, valueName: 'FILE', valueKind: 'path',
     origin: 'tsmpiexec', dashes: 2,
     help: 'write the usage report as JSON to FILE',
-    man: 'Write the usage report to FILE as JSON: an object with "version" (1), "ranks" (one object per rank with rank, host, exit_code, signal, cpu_user_s, cpu_sys_s, mem_peak_bytes, io_read_bytes, io_write_bytes, pids_peak, oom_killed) and "hosts" (one object per host with host, cgroup, tmp, cpu_user_s, cpu_sys_s, mem_peak_bytes, io_read_bytes, io_write_bytes). Unmeasurable figures are null. The file is created mode 0600.',
+    man: 'Write the usage report to FILE as JSON: an object with "version" (1), "ranks" (one object per rank with rank, host, exit_code, signal, cpu_user_s, cpu_sys_s, mem_peak_bytes, io_read_bytes, io_write_bytes, pids_peak, oom_killed, and with binding cpus, mems and gpus: the CPU list, the -membind policy such as bind:0 and the -gpus-per-proc devices, each null when there is none) and "hosts" (one object per host with host, cgroup, tmp, cpu_user_s, cpu_sys_s, mem_peak_bytes, io_read_bytes, io_write_bytes). Unmeasurable figures are null. The file is created mode 0600.',
   },
   {
     name: 'report-html', aliases: [], group: 'reporting', scope: 'global', arity: 1, valueName: 'FILE', valueKind: 'path',

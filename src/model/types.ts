@@ -183,6 +183,15 @@ export interface HostUsage {
   tmp: 'private' | 'tmpdir' | 'none';
   total: UsageFigures;
   ranks: Record<number, UsageFigures>;
+  /** Where each rank ran (null: not bound / the default policy / no devices given), when binding was asked for. */
+  bindings?: Record<number, RankBindingInfo>;
+}
+
+/** One rank's binding as the reports show it: CPU list, memory policy ("bind:0"), GPU devices ("0,1"). */
+export interface RankBindingInfo {
+  cpus: string | null;
+  mems: string | null;
+  gpus: string | null;
 }
 
 /** Milliseconds since the job started (the controller's clock). */

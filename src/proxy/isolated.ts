@@ -3,7 +3,8 @@
 // the cgroup's own counters, and at the end everything left in the job's cgroups is killed atomically, the
 // usage read and the cgroups and private /tmp removed. Setting up is asynchronous, so start() defers the real
 // start and replays signals that arrive meanwhile.
-import type { HostUsage, RankOutcome } from '../model/types.js';
+import type { HostUsage, RankBindingInfo, RankOutcome } from '../model/types.js';
+import { formatCpuList } from '../topology/cpulist.js';
 import { setupIsolation, type Isolation, type IsolationMode } from '../isolate/index.js';
 import { ownerTag } from '../isolate/janitor.js';
 import { HostProxy, type HostProxyOptions } from './host-proxy.js';
@@ -12,7 +13,7 @@ import type { PmiGroupInfo } from '../pmi/types.js';
 import { isTsmpiError } from '../util/errors.js';
 import type { BindingSpec } from '../binding/policy.js';
 import { hostBinding, type HostBinding } from '../binding/host.js';
-import { innerArgv, outerArgv } from '../binding/apply.js';
+import { innerArgv, memText, outerArgv } from '../binding/apply.js';
 import { GPU_VARS } from '../binding/gpus.js';
 
 export interface ContainmentOptions {
@@ -206,10 +207,21 @@ export class IsolatedProxy {
     } catch {
       total = undefined;
     }
-    if (total) this.usageResult = { host: this.host, cgroup: iso.cgroup, tmp: iso.tmp, total, ranks };
+    if (total) this.usageResult = { host: this.host, cgroup: iso.cgroup, tmp: iso.tmp, total, ranks, ...(this.binding ? { bindings: this.bindingInfo(this.binding) } : {}) };
     this.binding?.release();
     const { leftovers } = await iso.cleanup();
     if (leftovers.length > 0) this.c.notice(`could not remove on ${this.host}: ${leftovers.join(', ')}`);
+  }
+
+  private bindingInfo(b: HostBinding): Record<number, RankBindingInfo> {
+    const gpus = this.c.binding?.gpus ? gpusOf(this.o.launches) : undefined;
+    const out: Record<number, RankBindingInfo> = {};
+    for (const l of this.o.launches) {
+      const cpus = b.cpus.get(l.rank);
+      const mem = b.mems.get(l.rank);
+      out[l.rank] = { cpus: cpus ? formatCpuList(cpus) : null, mems: mem ? memText(mem) : null, gpus: gpus?.get(l.rank) ?? null };
+    }
+    return out;
   }
 
   usage(): HostUsage | undefined {

@@ -217,6 +217,19 @@ describe.skipIf(two === undefined || one === undefined)('-membind on a host with
     expect(r.stderr).toContain(`rank 0 on ${os.hostname()}: CPUs ${String(two?.[0])}, memory bind:${node}`);
     expect(r.stderr).toContain(`rank 1 on ${os.hostname()}: CPUs ${String(two?.[1])}, memory bind:${node}`);
   });
+  it('--report-json and --dry-run --json carry each rank\'s CPUs, memory policy and GPUs', async () => {
+    const dir = runtimeDir();
+    const file = path.join(dir, 'report.json');
+    const r = await runTsmpiexec(['--report-json', file, '-n', '2', '-bind-to', 'core', '-membind', 'bind', '-gpus-per-proc', '1', 'true'], { env: { XDG_RUNTIME_DIR: dir, CUDA_VISIBLE_DEVICES: '5,6' } });
+    lastMarker = r.marker;
+    expect(r.code, r.stderr).toBe(0);
+    const ranks = (JSON.parse(fs.readFileSync(file, 'utf8')) as { ranks: Array<{ rank: number; cpus: string | null; mems: string | null; gpus: string | null }> }).ranks;
+    fs.rmSync(file);
+    expect(ranks.map((x) => [x.rank, x.cpus, x.mems, x.gpus])).toEqual([[0, String(two?.[0]), `bind:${node}`, '5'], [1, String(two?.[1]), `bind:${node}`, '6']]);
+    const d = await run(['--dry-run', '--json', '-n', '2', '-membind', 'interleave', 'true']);
+    const dry = (JSON.parse(d.stdout) as { ranks: Array<{ cpus: string | null; mems?: string | null }> }).ranks;
+    expect(dry.map((x) => [x.cpus, x.mems])).toEqual([[String(two?.[0]), `interleave:${node}`], [String(two?.[1]), `interleave:${node}`]]);
+  });
   it('a node this host may not use: one line, nothing started', async () => {
     const r = await run(['-n', '1', '-membind', `bind:${String((one ?? 0) + 7)}`, 'sh', '-c', 'echo started']);
     expect(r.code).not.toBe(0);
