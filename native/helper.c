@@ -6,10 +6,12 @@
  * as the job's owner with the owner's rights, like the shell recipe it replaces.
  *
  *   tsmpiexec-helper version
- *   tsmpiexec-helper exec [--join FILE]... [--mntns PATH] [--cpus LIST] [--label TEXT] -- PROGRAM ARGS...
+ *   tsmpiexec-helper exec [--join FILE]... [--mntns PATH] [--cpus LIST] [--mems MODE:LIST] [--label TEXT] -- PROGRAM ARGS...
  *       Write our own pid into each cgroup.procs FILE (before exec, so not even the program's first fork can
  *       escape), enter the mount namespace at PATH keeping the current directory, bind to the CPUs of LIST
- *       ("0-3,8", after joining: a cpuset cgroup resets the affinity of a task that joins it), then exec PROGRAM.
+ *       ("0-3,8", after joining: a cpuset cgroup resets the affinity of a task that joins it), set the memory
+ *       policy (MODE bind or interleave over the NUMA nodes of LIST, set_mempolicy: it survives exec), then
+ *       exec PROGRAM.
  *   tsmpiexec-helper holder --data OPTS --tmp-name NAME --shm-name NAME [--tmp-source DIR] [--keep PATH]...
  *       Die with the parent (pdeathsig), make a private mount namespace with a tmpfs on /tmp (or DIR bound
  *       there) and one on /dev/shm, bind each host entry PATH back over them, print "ready" and wait.
@@ -35,6 +37,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -106,8 +109,45 @@ static int parse_cpus(const char *text, cpu_set_t *set) {
   return 0;
 }
 
+/* The kernel's memory policy modes (linux/mempolicy.h), and the nodes a mask here can name. */
+#define TSM_MPOL_BIND 2
+#define TSM_MPOL_INTERLEAVE 3
+#define MAX_NODES 1024
+
+/* "bind:0-1" / "interleave:0,2" → mode and node mask (a raw system call: no libnuma needed); -1 when malformed. */
+static int set_mems(const char *text) {
+  int mode;
+  const char *list;
+  if (strncmp(text, "bind:", 5) == 0) mode = TSM_MPOL_BIND, list = text + 5;
+  else if (strncmp(text, "interleave:", 11) == 0) mode = TSM_MPOL_INTERLEAVE, list = text + 11;
+  else return errno = EINVAL, -1;
+  unsigned long mask[MAX_NODES / (8 * sizeof(unsigned long))];
+  memset(mask, 0, sizeof mask);
+  const char *p = list;
+  if (*p == '\0') return errno = EINVAL, -1;
+  const size_t bits = 8 * sizeof(unsigned long);
+  while (*p != '\0') {
+    char *end;
+    long a = strtol(p, &end, 10);
+    if (end == p || a < 0 || a >= MAX_NODES) return errno = EINVAL, -1;
+    long b = a;
+    if (*end == '-') {
+      p = end + 1;
+      b = strtol(p, &end, 10);
+      if (end == p || b < a || b >= MAX_NODES) return errno = EINVAL, -1;
+    }
+    for (long n = a; n <= b; n++) mask[(size_t)n / bits] |= 1UL << ((size_t)n % bits);
+    if (*end == ',') end++;
+    else if (*end != '\0') return errno = EINVAL, -1;
+    p = end;
+  }
+  /* maxnode counts one more than the bits the kernel is to read (it drops the last one) */
+  return (int)syscall(SYS_set_mempolicy, mode, mask, (unsigned long)MAX_NODES + 1);
+}
+
 static int cmd_exec(int argc, char **argv) {
   const char *cpus = NULL;
+  const char *mems = NULL;
   const char *join[MAX_LIST];
   int njoin = 0;
   const char *mntns = NULL;
@@ -132,6 +172,7 @@ static int cmd_exec(int argc, char **argv) {
     else if (strcmp(argv[i], "--mntns") == 0) mntns = argv[++i];
     else if (strcmp(argv[i], "--label") == 0) label = argv[++i];
     else if (strcmp(argv[i], "--cpus") == 0) cpus = argv[++i];
+    else if (strcmp(argv[i], "--mems") == 0) mems = argv[++i];
     else {
       fprintf(stderr, "tsmpiexec-helper: exec: unknown option %s\n", argv[i]);
       return 2;
@@ -160,6 +201,7 @@ static int cmd_exec(int argc, char **argv) {
     if (parse_cpus(cpus, &set) < 0) die(126, "tsmpiexec: %s: bad CPU list %s", label, cpus);
     if (sched_setaffinity(0, sizeof set, &set) < 0) die(126, "tsmpiexec: %s cannot be bound to CPUs %s", label, cpus);
   }
+  if (mems != NULL && set_mems(mems) < 0) die(126, "tsmpiexec: %s cannot set the memory policy %s", label, mems);
   execvp(argv[i], &argv[i]);
   if (in_batch_child) {
     /* the proxy reports it as a rank that could not be started, as when Node's spawn() fails */
@@ -463,6 +505,6 @@ int main(int argc, char **argv) {
     puts("tsmpiexec-helper " HELPER_PROTOCOL);
     return 0;
   }
-  fprintf(stderr, "usage: tsmpiexec-helper version | exec [--join FILE]... [--mntns PATH] [--label TEXT] -- PROGRAM ARGS... | holder --data OPTS --tmp-name NAME --shm-name NAME [--tmp-source DIR] [--keep PATH]... | pipe-size BYTES\n");
+  fprintf(stderr, "usage: tsmpiexec-helper version | exec [--join FILE]... [--mntns PATH] [--cpus LIST] [--mems MODE:LIST] [--label TEXT] -- PROGRAM ARGS... | holder --data OPTS --tmp-name NAME --shm-name NAME [--tmp-source DIR] [--keep PATH]... | pipe-size BYTES\n");
   return 2;
 }

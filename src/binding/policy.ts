@@ -1,6 +1,7 @@
 // The binding and mapping policies as the command line states them (-bind-to, -map-by), and their parsers.
 // Pure: the CPUs are worked out later on each host from its own topology (cpus.ts).
 import { badValue } from '../cli/values.js';
+import { parseCpuList } from '../topology/cpulist.js';
 
 /** Objects a rank can be bound to or mapped by. */
 export type TopoObject = 'hwthread' | 'core' | 'socket' | 'numa';
@@ -23,10 +24,21 @@ export type MapPolicy =
   /** ppr:N:OBJ: N consecutive local ranks per object before moving to the next one */
   | { kind: 'ppr'; perObject: number; object: TopoObject };
 
+/** -membind: where each rank's memory comes from. */
+export type MemPolicy =
+  /** none, firsttouch: the kernel's default (a page comes from the node of the CPU that first touches it) */
+  | { kind: 'none' }
+  /** bind (MPOL_BIND) or interleave (MPOL_INTERLEAVE) over the listed NUMA nodes, or without a list over the
+   *  nodes of the rank's own CPUs */
+  | { kind: 'bind' | 'interleave'; nodes?: number[] };
+
 /** What goes to every host's proxy. */
 export interface BindingSpec {
   bind: BindPolicy;
   map?: MapPolicy;
+  mem?: MemPolicy;
+  /** -gpus-per-proc was given: --report-bindings names each rank's devices. */
+  gpus?: boolean;
   report: boolean;
   verbose: boolean;
 }
@@ -79,4 +91,20 @@ export function parseMapBy(text: string, label: string): MapPolicy {
   const o = SYNONYMS[text.toLowerCase()];
   if (o === undefined) throw badValue(`${label} does not know '${text}'`, label, `use core, hwthread, socket, numa or ppr:N:OBJECT; e.g. ${label} core`);
   return { kind: 'object', object: o };
+}
+
+const MEMBIND_HINT = 'use none, firsttouch, bind, bind:NODES, interleave or interleave:NODES (NODES like 0,1 or 0-3)';
+
+export function parseMembind(text: string, label: string): MemPolicy {
+  const [name = '', list, ...rest] = text.split(':');
+  const kind = name.toLowerCase();
+  if (rest.length === 0 && list === undefined && (kind === 'none' || kind === 'firsttouch' || kind === 'default' || kind === 'local')) return { kind: 'none' };
+  if (kind === 'nexttouch') {
+    throw badValue(`${label} nexttouch is not supported: Linux has no next-touch memory policy`, label, `${MEMBIND_HINT}; e.g. ${label} bind`);
+  }
+  if ((kind !== 'bind' && kind !== 'interleave') || rest.length > 0) throw badValue(`${label} does not know '${text}'`, label, `${MEMBIND_HINT}; e.g. ${label} bind`);
+  if (list === undefined) return { kind };
+  const nodes = parseCpuList(list);
+  if (nodes === undefined || nodes.length === 0) throw badValue(`${label} needs NUMA node numbers after '${kind}:', got '${text}'`, label, `${MEMBIND_HINT}; e.g. ${label} ${kind}:0,1`);
+  return { kind, nodes };
 }

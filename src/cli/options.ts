@@ -118,6 +118,12 @@ const TABLE = [
     man: 'The order in which a host\'s CPUs are handed to its local ranks when binding: core and hwthread fill one core (or hardware thread) after the other; socket and numa go round-robin over the packages or NUMA nodes, so consecutive ranks land on different ones; ppr:N:OBJECT puts N consecutive local ranks on each OBJECT before moving on. It does not change which host a rank runs on (see -hosts and -ppn).',
   },
   {
+    name: 'membind', aliases: [], group: 'placement', scope: 'global', arity: 1, valueName: 'POLICY', valueKind: 'text',
+    origin: 'hydra', dashes: 1,
+    help: 'memory policy: bind[:NODES], interleave',
+    man: 'Where each rank\'s memory comes from, set in the rank\'s own process before it starts (it holds for its threads and children). bind takes pages only from the NUMA nodes of the rank\'s own CPUs (all usable CPUs for a rank that is not bound); bind:NODES from the listed nodes (0,1 or 0-3); interleave and interleave:NODES spread pages round-robin over the same nodes. none and firsttouch leave the kernel\'s default, which takes a page from the node of the CPU that first touches it. A listed node the launcher may not use stops that host\'s ranks with one line. Needs the native helper or numactl; without either the job runs with the default policy and says so in one line.',
+  },
+  {
     name: 'gpus-per-proc', aliases: ['gpus-per-rank'], group: 'placement', scope: 'global', arity: 1, valueName: 'N', valueKind: 'int',
     origin: 'hydra', dashes: 1,
     help: 'give each rank its own N GPUs',
@@ -125,8 +131,8 @@ const TABLE = [
   },
   {
     name: 'report-bindings', aliases: [], group: 'placement', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,
-    help: 'print each rank\'s CPUs on stderr',
-    man: 'Print one line per rank on stderr with its host, rank number and the CPUs it is bound to (or "not bound"). With --dry-run --json the binding of each rank on this host is part of the plan.',
+    help: 'print each rank\'s CPUs, memory, GPUs',
+    man: 'Print one line per rank on stderr with its host, rank number and the CPUs it is bound to (or "not bound"), its memory policy when -membind set one (memory bind:0) and its devices when -gpus-per-proc gave it some (GPUs 0,1). With --dry-run --json the binding of each rank on this host is part of the plan (cpus, and mems with -membind); --report-json carries each rank\'s binding too.',
   },
   // ── launch ────────────────────────────────────────────────────────────────────────────────────
   {
@@ -308,7 +314,7 @@ const TABLE = [
     name: 'report-json', aliases: [], group: 'reporting', scope: 'global', arity: 1, valueName: 'FILE', valueKind: 'path',
     origin: 'tsmpiexec', dashes: 2,
     help: 'write the usage report as JSON to FILE',
-    man: 'Write the usage report to FILE as JSON: an object with "version" (1), "ranks" (one object per rank with rank, host, exit_code, signal, cpu_user_s, cpu_sys_s, mem_peak_bytes, io_read_bytes, io_write_bytes, pids_peak, oom_killed) and "hosts" (one object per host with host, cgroup, tmp, cpu_user_s, cpu_sys_s, mem_peak_bytes, io_read_bytes, io_write_bytes). Unmeasurable figures are null. The file is created mode 0600.',
+    man: 'Write the usage report to FILE as JSON: an object with "version" (1), "ranks" (one object per rank with rank, host, exit_code, signal, cpu_user_s, cpu_sys_s, mem_peak_bytes, io_read_bytes, io_write_bytes, pids_peak, oom_killed, and with binding cpus, mems and gpus: the CPU list, the -membind policy such as bind:0 and the -gpus-per-proc devices, each null when there is none) and "hosts" (one object per host with host, cgroup, tmp, cpu_user_s, cpu_sys_s, mem_peak_bytes, io_read_bytes, io_write_bytes). Unmeasurable figures are null. The file is created mode 0600.',
   },
   {
     name: 'report-html', aliases: [], group: 'reporting', scope: 'global', arity: 1, valueName: 'FILE', valueKind: 'path',

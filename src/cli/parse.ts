@@ -8,7 +8,7 @@ import { splitArgs, swallowedProgramHint, unknownOptionError, type OptionUse, ty
 import { parseHostList } from './hostlist.js';
 import { ShellWordsError, splitShellWords } from './shell-words.js';
 import { configLines } from './configfile.js';
-import { parseBindTo, parseMapBy } from '../binding/policy.js';
+import { parseBindTo, parseMapBy, parseMembind } from '../binding/policy.js';
 import {
   badValue,
   checkEnvName,
@@ -221,6 +221,9 @@ const INTERPRET: { [K in OptionName]: Interpret } = {
   'iface': noEffect,
   'profile': noEffect,
   'timestamp-output': noEffect,
+  membind: (t, [v = ''], label) => {
+    t.job.membind = parseMembind(v, label);
+  },
   'gpus-per-proc': (t, [v = ''], label) => {
     t.job.gpusPerProc = parseWholeNumber(v, label, 1);
   },

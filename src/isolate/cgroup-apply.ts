@@ -77,7 +77,7 @@ export function applyCgroups(deps: IsolationDeps, plan: IsolationPlan, mode: 'au
       try {
         deps.fs.writeFile(w.path, w.value);
       } catch (e) {
-        if (w.optional === true || mode === 'auto') {
+        if (w.critical !== true && (w.optional === true || mode === 'auto')) {
           failedOptional.add(`${w.what} (${errText(e)})`);
           if (plan.ioRules.includes(w.path)) out.ioTrusted = false;
         } else {
@@ -118,7 +118,7 @@ export function applyRankCgroups(deps: IsolationDeps, part: Pick<IsolationPlan, 
       try {
         deps.fs.writeFile(w.path, w.value);
       } catch (e) {
-        if (w.optional !== true && mode === 'strict') throw new Error(`cannot set ${w.what} (${w.path} = ${w.value}): ${errText(e)}`);
+        if (w.critical === true || (w.optional !== true && mode === 'strict')) throw new Error(`cannot set ${w.what} (${w.path} = ${w.value}): ${errText(e)}`);
       }
     }
   } catch (e) {

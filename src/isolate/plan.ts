@@ -3,10 +3,12 @@
 // the one-line notice when auto had to fall back (isolation.md §5). strict refuses instead of falling back.
 import { ERROR_CODES, TsmpiError } from '../util/errors.js';
 import { hierarchyKey } from './cgroup-paths.js';
+import { formatCpuList, parseCpuList } from '../topology/cpulist.js';
 import type {
   AccountingPlan,
   Capabilities,
   CgroupKind,
+  CpusetPlan,
   HierarchyCaps,
   IsolationPlan,
   IsolationRequest,
@@ -49,6 +51,8 @@ interface Choice {
   memLimit: string | undefined; // hierarchy key
   pidsLimit: string | undefined;
   cpuLimit: string | undefined;
+  /** Hierarchy key of the cpuset controller that confines bound ranks, when they are bound and there is one. */
+  cpusetHier: string | undefined;
   /** v2 controllers to enable in ownDir and in the job dir. */
   v2Enable: string[];
   moveSelf: boolean;
@@ -68,10 +72,12 @@ function choose(req: IsolationRequest, caps: Capabilities): Choice {
 
   // Pure v2 controllers: available in ownDir, and either enabled already or enable-able (root cgroup, or we
   // are alone in ownDir and can move ourselves to a leaf: the no-internal-process rule).
+  const boundCpus = Object.values(req.cpus ?? {}).flat();
+  const wantCpuset = boundCpus.length > 0;
   let v2ctl = new Set<string>();
   let moveSelf = false;
   if (v2 !== undefined) {
-    const avail = v2.controllers.filter((c) => ['memory', 'pids', 'io', 'cpu'].includes(c));
+    const avail = v2.controllers.filter((c) => ['memory', 'pids', 'io', 'cpu', ...(wantCpuset ? ['cpuset'] : [])].includes(c));
     const enabled = new Set(v2.subtreeControl ?? []);
     const missing = avail.filter((c) => !enabled.has(c));
     if (missing.length === 0 || v2.ownIsRoot === true || (v2.ownOtherProcs ?? 0) === 0) {
@@ -111,6 +117,19 @@ function choose(req: IsolationRequest, caps: Capabilities): Choice {
   else if (blkV1 !== undefined && caps.blockDevices.length > 0) accounting.io = { hier: key(blkV1), kind: 'v1-blkio' };
 
   const cpuLimit = req.limits.cpuPerRank === undefined ? undefined : v2ctl.has('cpu') ? 'v2' : cpuV1 !== undefined ? key(cpuV1) : undefined;
+  // The bound ranks' CPU sets: v2's cpuset where it can be enabled, else a v1 cpuset hierarchy.
+  let cpusetHier: string | undefined;
+  if (wantCpuset) {
+    const cpusetV1 = v1('cpuset');
+    const h = v2ctl.has('cpuset') ? v2 : cpusetV1;
+    const own = parseCpuList(h?.cpuset?.cpus ?? '') ?? [];
+    const outside = boundCpus.filter((x) => !own.includes(x));
+    if (h === undefined) notes.push('no cpuset controller: a rank may widen its CPU binding');
+    else if (h.version === 1 && (h.cpuset?.mems ?? '') === '') notes.push('no memory nodes in our cpuset: a rank may widen its CPU binding');
+    else if (own.length > 0 && outside.length > 0) notes.push(`our cpuset (${h.cpuset?.cpus ?? ''}) lacks CPUs ${formatCpuList(outside)}: a rank may widen its CPU binding`);
+    else cpusetHier = key(h);
+    if (cpusetHier !== 'v2') v2ctl.delete('cpuset');
+  }
   const v2Enable = [...v2ctl].filter((c) => c !== 'cpu' || cpuLimit === 'v2').sort();
   return {
     kill,
@@ -118,6 +137,7 @@ function choose(req: IsolationRequest, caps: Capabilities): Choice {
     memLimit: accounting.memory?.hier,
     pidsLimit: accounting.pids?.hier,
     cpuLimit,
+    cpusetHier,
     v2Enable,
     moveSelf: moveSelf && v2Enable.some((c) => !(v2?.subtreeControl ?? []).includes(c)),
     notes,
@@ -129,7 +149,7 @@ function usedHierarchies(c: Choice, kill: KillPlan): Set<string> {
   if (kill.kind === 'cgroup.kill' || kill.kind === 'freezer' || kill.kind === 'signal-cgroup') used.add(kill.hier);
   const a = c.accounting;
   if (a.cpu.kind === 'v2' || a.cpu.kind === 'v1-cpuacct') used.add(a.cpu.hier);
-  for (const x of [a.memory?.hier, a.pids?.hier, a.io?.hier, c.cpuLimit]) if (x !== undefined) used.add(x);
+  for (const x of [a.memory?.hier, a.pids?.hier, a.io?.hier, c.cpuLimit, c.cpusetHier]) if (x !== undefined) used.add(x);
   return used;
 }
 
@@ -243,7 +263,9 @@ export function planIsolation(req: IsolationRequest, caps: Capabilities): Isolat
     }
   }
   const limitHiers: IsolationPlan['limitHiers'] = { mem: c.memLimit, pids: c.pidsLimit, cpu: c.cpuLimit };
-  const perRank = planRanks({ jobDirs, limitHiers }, lim, req.ranks);
+  const cpuset = c.cpusetHier !== undefined ? planCpuset(req, caps, c.cpusetHier) : undefined;
+  if (cpuset !== undefined) writes.push(...cpusetWrites(cpuset, jobDirs[cpuset.hier]!, cpuset.jobCpus));
+  const perRank = planRanks({ jobDirs, limitHiers, ...(cpuset !== undefined ? { cpuset } : {}) }, lim, req.ranks);
   mkdirs.push(...perRank.mkdirs);
   writes.push(...perRank.writes);
   Object.assign(join, perRank.join);
@@ -255,6 +277,8 @@ export function planIsolation(req: IsolationRequest, caps: Capabilities): Isolat
     mkdirs.push(d);
     holderDirs[killHier] = d;
     holderJoin.push(`${d}/cgroup.procs`);
+    // a v1 cpuset cgroup with no CPUs cannot be joined: the holder gets the job's
+    if (cpuset?.version === 1 && cpuset.hier === killHier) writes.push(...cpusetWrites(cpuset, d, cpuset.jobCpus));
   }
   const tmpfsSize = lim.memPerRankBytes !== undefined ? lim.memPerRankBytes * Math.max(1, req.ranks.length) : undefined;
   const plan: IsolationPlan = {
@@ -271,6 +295,7 @@ export function planIsolation(req: IsolationRequest, caps: Capabilities): Isolat
     limitHiers,
     holderJoin,
     holderDirs,
+    ...(cpuset !== undefined ? { cpuset } : {}),
     kill: c.kill,
     accounting: c.accounting,
     ioRules,
@@ -283,7 +308,7 @@ export function planIsolation(req: IsolationRequest, caps: Capabilities): Isolat
 
 /** The cgroups of some ranks (one per hierarchy, with their limits): at setup, and for ranks spawned later. */
 export function planRanks(
-  plan: Pick<IsolationPlan, 'jobDirs' | 'limitHiers'>,
+  plan: Pick<IsolationPlan, 'jobDirs' | 'limitHiers' | 'cpuset'>,
   lim: IsolationRequest['limits'],
   ranks: readonly number[],
 ): Pick<IsolationPlan, 'mkdirs' | 'writes' | 'join' | 'rankDirs'> {
@@ -302,6 +327,12 @@ export function planRanks(
       mkdirs.push(dir);
       rankDirs[rank][k] = dir;
       join[rank].push(`${dir}/cgroup.procs`);
+    }
+    const cs = plan.cpuset;
+    if (cs !== undefined && rankDirs[rank][cs.hier] !== undefined) {
+      // a v2 cgroup without CPUs of its own uses its parent's; a v1 one must be given them (the job's)
+      const mine = cs.ranks[rank] ?? (cs.version === 1 ? cs.jobCpus : undefined);
+      if (mine !== undefined) writes.push(...cpusetWrites(cs, rankDirs[rank][cs.hier]!, mine));
     }
     if (lim.memPerRankBytes !== undefined && h.mem !== undefined) {
       const d = rankDirs[rank][h.mem]!;
@@ -328,6 +359,29 @@ export function planRanks(
     }
   }
   return { mkdirs, writes, join, rankDirs };
+}
+
+/** The job's CPU set: its bound ranks' CPUs, each rank's own, and (v1) the memory nodes our own cgroup has. */
+function planCpuset(req: IsolationRequest, caps: Capabilities, hier: string): CpusetPlan {
+  const h = caps.hierarchies.find((x) => hierarchyKey(x) === hier)!;
+  const ranks: Record<number, string> = {};
+  const all: number[] = [];
+  for (const [rank, list] of Object.entries(req.cpus ?? {})) {
+    if (list.length === 0) continue;
+    ranks[Number(rank)] = formatCpuList(list);
+    all.push(...list);
+  }
+  return { hier, version: h.version, jobCpus: formatCpuList(all), ranks, ...(h.version === 1 ? { mems: h.cpuset?.mems ?? '' } : {}) };
+}
+
+/** v1: cpus and mems, both needed before any task may join, so setup fails without them; v2: cpus only (the
+ *  memory nodes come from the parent), and a failure only leaves the rank free to widen its binding. */
+function cpusetWrites(cs: CpusetPlan, dir: string, cpus: string): PlannedWrite[] {
+  if (cs.version === 2) return [{ path: `${dir}/cpuset.cpus`, value: cpus, optional: true, what: 'CPU set' }];
+  return [
+    { path: `${dir}/cpuset.cpus`, value: cpus, critical: true, what: 'CPU set' },
+    { path: `${dir}/cpuset.mems`, value: cs.mems ?? '', critical: true, what: 'CPU set memory nodes' },
+  ];
 }
 
 function sortV2First(a: string, b: string): number {

@@ -36,6 +36,13 @@ function probeHierarchy(deps: IsolationDeps, h: FoundHierarchy): HierarchyCaps {
     caps.ownOtherProcs = procs.filter((p) => Number(p) !== deps.pid).length;
     caps.ownIsRoot = h.ownDir === h.mountPoint;
   }
+  const cpuset = (h.version === 2 ? caps.controllers : h.controllers).includes('cpuset');
+  if (cpuset) {
+    // what our own cgroup may use (effective: a v1 cgroup in cpuset_v2_mode, and v2, may list less than it asks)
+    const [cpus, mems] = h.version === 2 ? ['cpuset.cpus.effective', 'cpuset.mems.effective'] : ['cpuset.effective_cpus', 'cpuset.effective_mems'];
+    const read = (f: string, plain: string): string => readOr(deps, `${h.ownDir}/${f}`, '').trim() || readOr(deps, `${h.ownDir}/${plain}`, '').trim();
+    caps.cpuset = { cpus: read(cpus, 'cpuset.cpus'), mems: read(mems, 'cpuset.mems') };
+  }
   const dir = `${h.ownDir}/tsmpiexec-probe-${deps.pid}-${Math.random().toString(36).slice(2, 8)}`;
   try {
     deps.fs.mkdir(dir);

@@ -22,6 +22,9 @@ export interface IsolationRequest {
   scratchDir?: string;
   /** --tmp host: the ranks keep the host's /tmp and /dev/shm; cgroups and limits as usual. */
   hostTmp?: boolean;
+  /** Bound ranks' CPUs (rank → CPU list): where a cpuset controller exists each such rank's cgroup is confined to
+   *  its own CPUs and the job's cgroup to their union, so a rank cannot widen its affinity beyond them. */
+  cpus?: Record<number, readonly number[]>;
 }
 
 /** Accounting for one rank or one host (the model's UsageFigures). null = cannot be measured, never a fake 0. */
@@ -131,6 +134,8 @@ export interface HierarchyCaps {
   ownOtherProcs?: number;
   /** v2 only: ownDir is the hierarchy root (exempt from the no-internal-process rule). */
   ownIsRoot?: boolean;
+  /** A hierarchy with the cpuset controller: the CPUs and memory nodes our own cgroup may use ("0-3", "0"). */
+  cpuset?: { cpus: string; mems: string };
 }
 
 export type PodTool = 'bwrap' | 'unshare';
@@ -175,6 +180,21 @@ export interface PlannedWrite {
   optional?: boolean;
   /** What the write is for, used in messages ("memory limit"). */
   what: string;
+  /** Setup fails without it even in auto mode (an empty v1 cpuset cannot be joined at all). */
+  critical?: boolean;
+}
+
+/** The CPU sets of a job's cgroups (planned when ranks are bound and a cpuset controller exists). */
+export interface CpusetPlan {
+  /** Hierarchy key of the cpuset controller ('v2' or a v1 key such as "cpuset"). */
+  hier: string;
+  version: 1 | 2;
+  /** The job cgroup's CPUs: the union of its ranks' ("0-3"). */
+  jobCpus: string;
+  /** v1: the memory nodes every cpuset cgroup needs before a task may join (copied from our own cgroup). */
+  mems?: string;
+  /** Bound rank → its CPU list; other ranks (spawned later) get the job's CPUs. */
+  ranks: Record<number, string>;
 }
 
 /** The pure result of planIsolation: every path and value, decided before anything is touched. */
@@ -198,6 +218,8 @@ export interface IsolationPlan {
   rankDirs: Record<number, Record<string, string>>;
   /** Hierarchy key that enforces each per-rank limit (for ranks added later, see planRanks). */
   limitHiers: { mem?: string | undefined; pids?: string | undefined; cpu?: string | undefined };
+  /** The CPU sets of the job's and ranks' cgroups, when planned. */
+  cpuset?: CpusetPlan;
   holderJoin: string[];
   holderDirs: Record<string, string>;
   kill: KillPlan;

@@ -1,6 +1,6 @@
 // The shared vocabulary of tsmpiexec: plain data types only, no behaviour, no I/O.
 // Every stage of the pipeline (cli → hosts → placement → run → report) speaks these.
-import type { BindPolicy, MapPolicy } from '../binding/policy.js';
+import type { BindPolicy, MapPolicy, MemPolicy } from '../binding/policy.js';
 
 /** How a segment's or the job's environment is passed to ranks (Hydra's -genvall/-genvnone/-genvlist). */
 export type EnvPolicy =
@@ -103,6 +103,8 @@ export interface JobRequest {
   noEffect?: string[];
   /** -usize: the universe size ranks are told (undefined: SYSTEM). */
   usize?: number | 'system' | 'infinite';
+  /** -membind: each rank's memory policy (undefined: the kernel's default). */
+  membind?: MemPolicy;
   /** -gpus-per-proc: devices per rank (undefined: GPUs are left as they are). */
   gpusPerProc?: number;
   /** --report-bindings */
@@ -191,6 +193,15 @@ export interface HostUsage {
   tmp: 'private' | 'tmpdir' | 'none';
   total: UsageFigures;
   ranks: Record<number, UsageFigures>;
+  /** Where each rank ran (null: not bound / the default policy / no devices given), when binding was asked for. */
+  bindings?: Record<number, RankBindingInfo>;
+}
+
+/** One rank's binding as the reports show it: CPU list, memory policy ("bind:0"), GPU devices ("0,1"). */
+export interface RankBindingInfo {
+  cpus: string | null;
+  mems: string | null;
+  gpus: string | null;
 }
 
 /** Milliseconds since the job started (the controller's clock). */

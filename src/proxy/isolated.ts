@@ -4,7 +4,8 @@
 // usage read and the cgroups and private /tmp removed. Setting up is asynchronous, so start() defers the real
 // start and replays signals that arrive meanwhile.
 import fs from 'node:fs';
-import type { HostUsage, RankOutcome } from '../model/types.js';
+import type { HostUsage, RankBindingInfo, RankOutcome } from '../model/types.js';
+import { formatCpuList } from '../topology/cpulist.js';
 import { setupIsolation, type Isolation, type IsolationMode } from '../isolate/index.js';
 import { ownerTag } from '../isolate/janitor.js';
 import { namedPaths } from '../isolate/keep-visible.js';
@@ -15,7 +16,8 @@ import type { PmiGroupInfo } from '../pmi/types.js';
 import { isTsmpiError } from '../util/errors.js';
 import type { BindingSpec } from '../binding/policy.js';
 import { hostBinding, type HostBinding } from '../binding/host.js';
-import { innerArgv, outerArgv } from '../binding/apply.js';
+import { innerArgv, memText, outerArgv } from '../binding/apply.js';
+import { GPU_VARS } from '../binding/gpus.js';
 
 export interface ContainmentOptions {
   mode: IsolationMode;
@@ -31,6 +33,16 @@ export interface ContainmentOptions {
   notice(line: string): void;
   /** Strict mode could not be satisfied, or setup failed: the proxy did not start. */
   failed(message: string): void;
+}
+
+/** Each rank's GPU devices, as -gpus-per-proc put them into its environment (the first device variable set). */
+function gpusOf(launches: readonly RankLaunch[]): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const l of launches) {
+    const v = GPU_VARS.find((k) => l.env[k] !== undefined);
+    if (v !== undefined) out.set(l.rank, l.env[v] ?? '');
+  }
+  return out;
 }
 
 /** Batch systems whose process tracking we must stay inside. */
@@ -64,6 +76,21 @@ export class IsolatedProxy {
 
   private async setup(): Promise<void> {
     const { o, c } = this;
+    // Binding first: where a cpuset controller exists the job's cgroups are made with its ranks' CPUs.
+    if (c.binding) {
+      try {
+        this.binding = hostBinding(c.binding, o.host, o.launches.map((l) => l.rank), process.env, c.binding.gpus ? gpusOf(o.launches) : undefined);
+      } catch (e) {
+        c.notice(`binding not applied on ${o.host}: ${(e as Error).message}`);
+      }
+      if (this.binding?.error !== undefined) {
+        // hostBinding has given back its claim already
+        c.failed(this.binding.error);
+        this.binding = undefined;
+        return;
+      }
+    }
+    const cpus = this.binding !== undefined && this.binding.cpus.size > 0 ? Object.fromEntries(this.binding.cpus) : undefined;
     try {
       this.iso = await setupIsolation({
         // the owner's pid in the name lets a later job sweep what a killed proxy left (isolate/janitor.ts)
@@ -76,28 +103,17 @@ export class IsolatedProxy {
         keepVisible: namedPaths(o.launches, fs.existsSync),
         ...(c.hostTmp === true ? { hostTmp: true } : {}),
         ...(process.env._CONDOR_SCRATCH_DIR ? { scratchDir: process.env._CONDOR_SCRATCH_DIR } : {}),
+        ...(cpus !== undefined ? { cpus } : {}),
       });
     } catch (e) {
+      this.binding?.release();
+      this.binding = undefined;
       c.failed(isTsmpiError(e) ? `${e.message}${e.hint ? ` (${e.hint})` : ''}` : `isolation setup failed: ${(e as Error).message}`);
       return;
     }
     const iso = this.iso;
     if (iso.notice) c.notice(iso.notice);
-    if (c.binding) {
-      try {
-        this.binding = hostBinding(c.binding, o.host, o.launches.map((l) => l.rank), process.env);
-      } catch (e) {
-        c.notice(`binding not applied on ${o.host}: ${(e as Error).message}`);
-      }
-      if (this.binding?.error !== undefined) {
-        // hostBinding has given back its claim already
-        c.failed(this.binding.error);
-        await iso.cleanup().catch(() => undefined);
-        this.iso = undefined;
-        return;
-      }
-      for (const line of this.binding?.lines ?? []) c.notice(line);
-    }
+    for (const line of this.binding?.lines ?? []) c.notice(line);
     const launches = o.launches.map((l) => this.contained(iso, l));
     const events = {
       ...o.events,
@@ -114,7 +130,9 @@ export class IsolatedProxy {
   private contained(iso: Isolation, l: RankLaunch): RankLaunch {
     const b = this.binding;
     const cpus = b?.cpus.get(l.rank);
-    const argv = b ? outerArgv(b.binder, cpus, iso.wrap(l.rank, innerArgv(b.binder, cpus, [l.file, ...l.args])), `rank ${String(l.rank)}`) : iso.wrap(l.rank, [l.file, ...l.args]);
+    const mem = b?.mems.get(l.rank);
+    const inner = b ? innerArgv(b.binder, cpus, [l.file, ...l.args], mem !== undefined && b.numactl !== undefined ? { binding: mem, numactl: b.numactl } : undefined) : [l.file, ...l.args];
+    const argv = b ? outerArgv(b.binder, cpus, iso.wrap(l.rank, inner), `rank ${String(l.rank)}`, mem) : iso.wrap(l.rank, inner);
     return { ...l, file: argv[0] ?? l.file, args: argv.slice(1), env: { ...l.env, ...iso.env(l.rank) } };
   }
 
@@ -195,7 +213,7 @@ export class IsolatedProxy {
     } catch {
       total = undefined;
     }
-    if (total) this.usageResult = { host: this.host, cgroup: iso.cgroup, tmp: iso.tmp, total, ranks };
+    if (total) this.usageResult = { host: this.host, cgroup: iso.cgroup, tmp: iso.tmp, total, ranks, ...(this.binding ? { bindings: this.bindingInfo(this.binding) } : {}) };
     this.binding?.release();
     const { leftovers, tmpLeft } = await iso.cleanup();
     if (leftovers.length > 0) this.c.notice(`could not remove on ${this.host}: ${leftovers.join(', ')}`);
@@ -203,6 +221,17 @@ export class IsolatedProxy {
       const what = `${tmpLeft.files} file${tmpLeft.files === 1 ? '' : 's'} (${formatBytes(tmpLeft.bytes)})`;
       this.c.notice(`files left in the private /tmp on ${this.host}: ${what}, removed with it; --tmp host keeps the ranks' files in the host's /tmp`);
     }
+  }
+
+  private bindingInfo(b: HostBinding): Record<number, RankBindingInfo> {
+    const gpus = this.c.binding?.gpus ? gpusOf(this.o.launches) : undefined;
+    const out: Record<number, RankBindingInfo> = {};
+    for (const l of this.o.launches) {
+      const cpus = b.cpus.get(l.rank);
+      const mem = b.mems.get(l.rank);
+      out[l.rank] = { cpus: cpus ? formatCpuList(cpus) : null, mems: mem ? memText(mem) : null, gpus: gpus?.get(l.rank) ?? null };
+    }
+    return out;
   }
 
   usage(): HostUsage | undefined {

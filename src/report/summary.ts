@@ -108,10 +108,11 @@ export function placementTable(plan: JobPlan, bold: (s: string) => string = (s) 
 }
 
 /**
- * `bindings`: CPU list by rank for the ranks of this host ("0-1", or null: not bound); ranks of other hosts are
- * bound by their own proxy from their own topology and have no entry.
+ * `bindings`: CPU list by rank for the ranks of this host ("0-1", or null: not bound), and with -membind the memory
+ * policy ("bind:0", null: the default); ranks of other hosts are bound by their own proxy from their own topology
+ * and have no entry.
  */
-export function placementJson(plan: JobPlan, bindings?: ReadonlyMap<number, string | null>, mpi?: readonly SegmentMpiInfo[]): string {
+export function placementJson(plan: JobPlan, bindings?: ReadonlyMap<number, { cpus: string | null; mems?: string | null }>, mpi?: readonly SegmentMpiInfo[]): string {
   return (
     JSON.stringify(
       {
@@ -128,7 +129,8 @@ export function placementJson(plan: JobPlan, bindings?: ReadonlyMap<number, stri
           segment: r.segment,
           program: r.program,
           args: r.args,
-          ...(bindings?.has(r.rank) ? { cpus: bindings.get(r.rank) ?? null } : {}),
+          ...(bindings?.has(r.rank) ? { cpus: bindings.get(r.rank)?.cpus ?? null } : {}),
+          ...(bindings?.get(r.rank)?.mems !== undefined ? { mems: bindings.get(r.rank)?.mems ?? null } : {}),
         })),
         ...(mpi ? { mpi } : {}),
       },

@@ -1,6 +1,6 @@
 // The usage report (--report, --report-json): what each rank and host used, from the job's cgroups.
 // Pure: outcome in, text or JSON out. A figure the host cannot measure is "unavailable" (null), never 0.
-import type { JobOutcome, UsageFigures } from '../model/types.js';
+import type { JobOutcome, RankBindingInfo, UsageFigures } from '../model/types.js';
 import { formatBytes, describeOutcome } from './summary.js';
 
 const num = (n: number | null, f: (x: number) => string): string => (n === null ? 'unavailable' : f(n));
@@ -67,8 +67,11 @@ function outcomeKind(o: JobOutcome['ranks'][number]['outcome']): { outcome: stri
 export function usageJson(o: JobOutcome, run?: RunFacts): string {
   const byRank = new Map<number, UsageFigures>();
   for (const h of o.usage) for (const [r, u] of Object.entries(h.ranks)) byRank.set(Number(r), u);
+  const bound = new Map<number, RankBindingInfo>();
+  for (const h of o.usage) for (const [r, b] of Object.entries(h.bindings ?? {})) bound.set(Number(r), b);
   const ranks = o.ranks.map((r) => {
     const u = byRank.get(r.rank);
+    const b = bound.get(r.rank);
     return {
       rank: r.rank,
       ...(r.spawn ? { spawn_group: r.spawn.group, spawn_rank: r.spawn.rank } : {}),
@@ -85,6 +88,7 @@ export function usageJson(o: JobOutcome, run?: RunFacts): string {
       oom_killed: u ? u.oomKilled : false,
       start_ms: r.times?.startMs ?? null,
       end_ms: r.times?.endMs ?? null,
+      ...(b ? { cpus: b.cpus, mems: b.mems, gpus: b.gpus } : {}),
     };
   });
   const hosts = o.usage.map((h) => ({

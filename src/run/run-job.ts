@@ -61,13 +61,15 @@ function writeReport(err: Sink, ui: Ui, path: string, what: string, text: string
 }
 
 /** The binding this host's ranks would get (--dry-run --json); loaded only then. */
-async function dryRunBindings(req: JobRequest, plan: JobPlan, env: Record<string, string | undefined>): Promise<Map<number, string | null>> {
-  const [{ localBinding }, { readTopology, usableCpus }, { formatCpuList }] = await Promise.all([
+async function dryRunBindings(req: JobRequest, plan: JobPlan, env: Record<string, string | undefined>): Promise<Map<number, { cpus: string | null; mems?: string | null }>> {
+  const [{ localBinding }, { readTopology, usableCpus, usableMems }, { formatCpuList }, { localMems }, { memText }] = await Promise.all([
     import('../binding/cpus.js'),
     import('../topology/read.js'),
     import('../topology/cpulist.js'),
+    import('../binding/mems.js'),
+    import('../binding/apply.js'),
   ]);
-  const out = new Map<number, string | null>();
+  const out = new Map<number, { cpus: string | null; mems?: string | null }>();
   const names = localNames();
   const local = plan.proxies.filter((p) => isLocalHost(p.host, names));
   if (local.length === 0) return out;
@@ -76,7 +78,14 @@ async function dryRunBindings(req: JobRequest, plan: JobPlan, env: Record<string
   const usable = usableCpus();
   for (const p of local) {
     const b = localBinding({ topology, usable, localRanks: p.ranks.length, bind: req.bindTo, ...(req.mapBy ? { map: req.mapBy } : {}) });
-    p.ranks.forEach((rank, i) => out.set(rank, b.kind === 'bound' ? formatCpuList(b.cpus[i] ?? []) : null));
+    const policy = req.membind && req.membind.kind !== 'none' ? req.membind : undefined;
+    const cpusOf = p.ranks.map((_, i) => (b.kind === 'bound' ? b.cpus[i] : undefined));
+    const m = policy ? localMems({ policy, topology, cpus: cpusOf, usable: usable ?? topology.pus.map((x) => x.cpu), mems: usableMems() }) : undefined;
+    p.ranks.forEach((rank, i) => {
+      const cpus = cpusOf[i];
+      const mem = m?.kind === 'ok' ? m.perRank[i] : undefined;
+      out.set(rank, { cpus: cpus ? formatCpuList(cpus) : null, ...(policy ? { mems: mem ? memText(mem) : null } : {}) });
+    });
   }
   return out;
 }

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { parseHwlocXml } from './hwloc-xml.js';
-import { allowedCpus, readSysfsTopology } from './sysfs.js';
+import { allowedCpus, allowedMems, readSysfsTopology } from './sysfs.js';
 import type { Topology } from './types.js';
 
 function readText(p: string): string | undefined {
@@ -43,4 +43,9 @@ export function readTopology(env: Record<string, string | undefined>): Topology 
 /** The CPUs this process may run on (taskset, a batch system's binding, a cpuset); undefined when unknown. */
 export function usableCpus(): number[] | undefined {
   return allowedCpus(readText('/proc/self/status') ?? '');
+}
+
+/** The memory nodes this process may use (a cpuset's mems); undefined when unknown. */
+export function usableMems(): number[] | undefined {
+  return allowedMems(readText('/proc/self/status') ?? '');
 }

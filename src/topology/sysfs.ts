@@ -32,3 +32,9 @@ export function allowedCpus(status: string): number[] | undefined {
   const m = /^Cpus_allowed_list:\s*(.*)$/m.exec(status);
   return m ? parseCpuList(m[1] ?? '') : undefined;
 }
+
+/** The memory nodes the process may use from /proc/self/status (Mems_allowed_list), or undefined. */
+export function allowedMems(status: string): number[] | undefined {
+  const m = /^Mems_allowed_list:\s*(.*)$/m.exec(status);
+  return m ? parseCpuList(m[1] ?? '') : undefined;
+}

@@ -306,3 +306,22 @@ describe('the channel', () => {
     expect(seen).toBe('none');
   });
 });
+
+// Each host's proxy binds its own ranks from its own topology (the bed's hosts share this machine's CPUs, so
+// each host's two ranks get the same two CPUs): read from each rank's /proc/self/status.
+describe('binding per host', () => {
+  const usable = (fs.readFileSync('/proc/self/status', 'utf8').match(/^Cpus_allowed_list:\s*(\S+)/m)?.[1] ?? '').split(',');
+  it.skipIf(usable.join(',') !== '0-1')('-hosts h1,h2 -n 4 -bind-to core: each host\'s ranks get CPUs 0 and 1 of that host; --report-bindings names the hosts', async () => {
+    const r = await run(['-hosts', 'h1,h2', '-n', '4', '-bind-to', 'core', '--report-bindings', '-l', 'sh', '-c', 'echo "$(hostname) $(grep Cpus_allowed_list /proc/self/status | cut -f2)"']);
+    expect(r.code, r.stderr).toBe(0);
+    const byHost: Record<string, string[]> = {};
+    const rankHost: Record<number, string> = {};
+    for (const m of r.stdout.matchAll(/^\[([0-9]+)\] (h[0-9]+) (\S+)$/gm)) {
+      (byHost[m[2] ?? ''] ??= []).push(m[3] ?? '');
+      rankHost[Number(m[1])] = m[2] ?? '';
+    }
+    expect(Object.keys(byHost).sort()).toEqual(['h1', 'h2']);
+    for (const h of ['h1', 'h2']) expect(byHost[h]?.sort(), h).toEqual(['0', '1']);
+    for (let rank = 0; rank < 4; rank++) expect(r.stderr).toMatch(new RegExp(`rank ${String(rank)} on ${rankHost[rank] ?? '?'}: CPUs [01]$`, 'm'));
+  });
+});

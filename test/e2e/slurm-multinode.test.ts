@@ -103,6 +103,36 @@ describe.skipIf(skip)('a three-node Slurm on the test bed', () => {
     for (let i = 0; i < 3; i++) expect(text).toContain(`[${i}] h${i + 1} job=${id} node=none procid=none local=0/1\n`);
   });
 
+  // The test Slurm binds nothing itself (TaskPlugin=task/none): a job step may use all of its node's 2 CPUs, which
+  // the script prints. Each host's proxy binds its own ranks inside that; an outer taskset around tsmpiexec (on the
+  // batch host, where its ranks run in-process) narrows what it hands out.
+  it('binds per host inside the allocation\'s CPUs, and inside an outer binding on the batch host', async () => {
+    const cl = c as Cluster;
+    const out = path.join(cl.dir, 'bind.out');
+    const show = `sh -c 'echo "$(hostname) $(grep Cpus_allowed_list /proc/self/status | cut -f2)"'`;
+    const script = cl.script(
+      'bind.sh',
+      `#!/bin/bash\necho "allocation $(grep Cpus_allowed_list /proc/self/status | cut -f2)"\n` +
+        `${node} ${BIN} -bind-to core --report-bindings -l ${show}\necho "tsmpiexec exit $?"\n` +
+        `taskset -c 1 ${node} ${BIN} -n 1 -bind-to core -l ${show}\necho "tsmpiexec exit $?"\n`,
+    );
+    const id = cl.submit(script, ['-N', '3', '-n', '6', '-o', out], newMarker());
+    const st = await cl.waitEnded(id);
+    const text = read(out);
+    expect(st.state, text).toBe('COMPLETED');
+    expect(text).toContain('allocation 0-1\n');
+    const byHost: Record<string, string[]> = {};
+    for (const m of text.matchAll(/^\[([0-9]+)\] (h[0-9]+) (\S+)$/gm)) (byHost[m[2] ?? ''] ??= []).push(m[3] ?? '');
+    // 6 ranks, 2 per node: each node's ranks on CPUs 0 and 1 of that node, none on both
+    expect(byHost['h1']?.slice(0, 2).sort(), text).toEqual(['0', '1']);
+    expect(byHost['h2']?.sort(), text).toEqual(['0', '1']);
+    expect(byHost['h3']?.sort(), text).toEqual(['0', '1']);
+    for (const h of ['h1', 'h2', 'h3']) expect(text).toMatch(new RegExp(`rank [0-9] on ${h}: CPUs [01]\n`));
+    // the second run, inside taskset -c 1: its one rank on h1 gets CPU 1, the only one it may use
+    expect(byHost['h1']?.[2], text).toBe('1');
+    expect(text.match(/tsmpiexec exit 0\n/g)).toHaveLength(2);
+  });
+
   it('scancel leaves no rank alive on any node', async () => {
     const cl = c as Cluster;
     const out = path.join(cl.dir, 'cancel.out');

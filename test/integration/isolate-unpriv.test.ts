@@ -18,7 +18,7 @@ const live = new Set<ChildProcess>();
  * no tsmpiexec package.json above it, so it finds no native helper and runs the shell recipes.
  */
 function transpile(into: string): void {
-  const files = ['src/util/errors.ts', 'src/util/package-root.ts', ...fs.readdirSync('src/isolate').filter((f) => f.endsWith('.ts')).map((f) => `src/isolate/${f}`)];
+  const files = ['src/util/errors.ts', 'src/util/package-root.ts', 'src/topology/cpulist.ts', ...fs.readdirSync('src/isolate').filter((f) => f.endsWith('.ts')).map((f) => `src/isolate/${f}`)];
   for (const f of files) {
     const out = ts.transpileModule(fs.readFileSync(f, 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },

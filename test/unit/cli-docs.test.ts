@@ -66,6 +66,7 @@ const SAMPLE: Record<string, string[]> = {
   profile: [],
   'timestamp-output': [],
   'gpus-per-proc': ['2'],
+  membind: ['bind:0,1'],
   n: ['2'],
   hosts: ['a,b:2'],
   f: ['hosts.txt'],
