@@ -8,8 +8,8 @@ TSMPIEXEC := $(NODE) bin/tsmpiexec.js
 
 all: build
 
-# `npm install`, not `npm ci`: the registry mirror here records only this platform's optional packages in the
-# lock file (e.g. @rollup/rollup-linux-x64-gnu), which `npm ci` rejects as out of sync.
+# The lock file lists every platform's optional packages (e.g. all of @rollup/rollup-*), so `npm install` on any
+# platform leaves it as it is: `git status` stays clean after `make build` in a fresh clone.
 node_modules/.package-lock.json: package.json package-lock.json
 	npm install --no-audit --no-fund
 
@@ -35,22 +35,15 @@ dist/main.js: deps $(shell find src -name '*.ts' 2>/dev/null) tsconfig.json bin/
 # three to six, and ranks started in batches. Static where the C library allows (no dynamic loader: ~0.1 ms less
 # per exec). Without a C compiler the build goes on without it, and isolation uses sh/nsenter as before.
 CC ?= cc
-dist/native/tsmpiexec-helper: native/helper.c
-	@mkdir -p dist/native
-	@if command -v $(CC) >/dev/null 2>&1; then \
-	  { $(CC) -O2 -Wall -Wextra -static -o $@.tmp native/helper.c 2>/dev/null || $(CC) -O2 -Wall -Wextra -o $@.tmp native/helper.c; } && mv $@.tmp $@ \
-	    || { rm -f $@.tmp; echo "tsmpiexec: the optional native helper did not compile: isolation will use sh and nsenter"; }; \
-	else echo "tsmpiexec: no C compiler ($(CC)): building without the optional native helper (isolation uses sh and nsenter)"; fi
+dist/native/tsmpiexec-helper: native/helper.c scripts/build-native.sh
+	@CC=$(CC) sh scripts/build-native.sh helper
 
 # The optional PMI client library (native/libpmi.c, docs/pmi-library.md): the PMI-1 and PMI-2 C APIs over our
 # wire protocol, for MPIs that load a PMI library instead of speaking the wire (Open MPI 4's flux component).
 # Without a C compiler the build goes on without it; Open MPI jobs of several ranks then say so and stop.
-dist/native/libtsmpiexec-pmi.so: native/libpmi.c native/tsmpiexec-pmi.h
-	@mkdir -p dist/native
-	@if command -v $(CC) >/dev/null 2>&1; then \
-	  $(CC) -O2 -Wall -Wextra -fPIC -shared -fvisibility=hidden -Wl,-soname,libtsmpiexec-pmi.so -o $@.tmp native/libpmi.c -lpthread && mv $@.tmp $@ \
-	    || { rm -f $@.tmp; echo "tsmpiexec: the optional PMI library did not compile: Open MPI programs cannot run as one job"; }; \
-	else echo "tsmpiexec: no C compiler ($(CC)): building without the optional PMI library (Open MPI programs cannot run as one job)"; fi
+# scripts/build-native.sh holds both compile commands (the npm `install` script runs it too).
+dist/native/libtsmpiexec-pmi.so: native/libpmi.c native/tsmpiexec-pmi.h scripts/build-native.sh
+	@CC=$(CC) sh scripts/build-native.sh pmi
 
 build: dist/native/tsmpiexec-helper dist/native/libtsmpiexec-pmi.so dist/main.js
 
