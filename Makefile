@@ -4,7 +4,7 @@ NODE ?= node
 BUILD := build
 TSMPIEXEC := $(NODE) bin/tsmpiexec.js
 
-.PHONY: all deps system-deps build test unit demo demo-mpi bench lint man clean
+.PHONY: all deps system-deps build test unit demo demo-mpi bench lint man clean install uninstall
 
 all: build
 
@@ -73,6 +73,45 @@ demo-mpi: build
 
 bench: system-deps build
 	$(NODE) bench/run.mjs
+
+# `make install PREFIX=/usr/local DESTDIR=...` (GNU conventions): the npm package, with its runtime dependencies,
+# goes to $(libdir)/tsmpiexec, and bin/tsmpiexec is a relative symlink to its launcher (Node follows it, so the
+# launcher finds its files, and remote proxies are started by that same installed path). The package comes from
+# `npm pack` of this build, its dependencies from the npm cache where it has them. `make uninstall` removes
+# exactly these files and the lib/tsmpiexec directory.
+PREFIX ?= /usr/local
+prefix ?= $(PREFIX)
+exec_prefix ?= $(prefix)
+bindir ?= $(exec_prefix)/bin
+libdir ?= $(exec_prefix)/lib
+datarootdir ?= $(prefix)/share
+mandir ?= $(datarootdir)/man
+bashcompdir ?= $(datarootdir)/bash-completion/completions
+zshcompdir ?= $(datarootdir)/zsh/site-functions
+INSTALL ?= install
+
+install: build
+	@set -e; stage=$$(mktemp -d); trap 'rm -rf "$$stage"' EXIT; \
+	npm pack --ignore-scripts --silent --pack-destination "$$stage" >/dev/null; \
+	npm install --prefix "$$stage/root" --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --no-save \
+	  --loglevel=error "$$stage"/tsmpiexec-*.tgz >/dev/null; \
+	pkg="$$stage/root/node_modules/tsmpiexec"; mkdir -p "$$pkg/node_modules"; \
+	for d in "$$stage/root/node_modules"/* "$$stage/root/node_modules"/@*; do \
+	  case "$$(basename "$$d")" in tsmpiexec|'@*'|'*') ;; *) [ -e "$$d" ] && mv "$$d" "$$pkg/node_modules/" ;; esac; \
+	done; \
+	rm -rf "$(DESTDIR)$(libdir)/tsmpiexec"; $(INSTALL) -d "$(DESTDIR)$(libdir)"; \
+	cp -R "$$pkg" "$(DESTDIR)$(libdir)/tsmpiexec"; \
+	$(INSTALL) -d "$(DESTDIR)$(bindir)" "$(DESTDIR)$(mandir)/man1" "$(DESTDIR)$(bashcompdir)" "$(DESTDIR)$(zshcompdir)"; \
+	ln -sfn "$$(realpath -m --relative-to="$(bindir)" "$(libdir)/tsmpiexec/bin/tsmpiexec.js")" "$(DESTDIR)$(bindir)/tsmpiexec"; \
+	$(INSTALL) -m 644 man/tsmpiexec.1 "$(DESTDIR)$(mandir)/man1/tsmpiexec.1"; \
+	$(INSTALL) -m 644 completions/tsmpiexec.bash "$(DESTDIR)$(bashcompdir)/tsmpiexec"; \
+	$(INSTALL) -m 644 completions/_tsmpiexec "$(DESTDIR)$(zshcompdir)/_tsmpiexec"
+	@echo "tsmpiexec: installed in $(DESTDIR)$(prefix) (command: $(bindir)/tsmpiexec)"
+
+uninstall:
+	rm -f "$(DESTDIR)$(bindir)/tsmpiexec" "$(DESTDIR)$(mandir)/man1/tsmpiexec.1" \
+	  "$(DESTDIR)$(bashcompdir)/tsmpiexec" "$(DESTDIR)$(zshcompdir)/_tsmpiexec"
+	rm -rf "$(DESTDIR)$(libdir)/tsmpiexec"
 
 clean:
 	rm -rf dist $(BUILD) .vitest-results.json
