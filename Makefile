@@ -22,7 +22,7 @@ system-deps:
 # tsc type-checks and emits dist/ (the generators use it); esbuild then bundles the launcher into one CommonJS
 # file, dist/bundle/main.cjs, and scripts/code-cache.mjs writes the V8 code cache bin/load-bundle.js loads it
 # with: one file and no compilation keep start-up short (ESM modules cannot use a code cache on Node 20).
-dist/main.js: deps $(shell find src -name '*.ts' 2>/dev/null) tsconfig.json bin/load-bundle.js scripts/code-cache.mjs | dist/native/tsmpiexec-helper
+dist/main.js: node_modules/.package-lock.json $(shell find src -name '*.ts' 2>/dev/null) tsconfig.json bin/load-bundle.js scripts/code-cache.mjs | dist/native/tsmpiexec-helper
 	npx tsc -p tsconfig.json
 	rm -rf dist/bundle
 	npx esbuild src/main.ts --bundle --platform=node --format=cjs --target=node20 --outfile=dist/bundle/main.cjs \
