@@ -95,6 +95,13 @@ describe('the npm package', () => {
     expect(fs.existsSync(path.join(pkgDir, 'completions', '_tsmpiexec'))).toBe(true);
     if (!MAN_SKIP) expect(ok(run('man', ['-M', path.join(prefix, 'share', 'man'), '-w', 'tsmpiexec'])).trim()).toMatch(/tsmpiexec\.1$/);
 
+    // a remote proxy is started by the installed path (a stand-in for ssh that logs its command and runs it here)
+    const ssh = path.join(dir, 'ssh');
+    const log = path.join(dir, 'ssh.log');
+    fs.writeFileSync(ssh, `#!/bin/sh\necho "$@" >> ${log}\nwhile [ $# -gt 0 ]; do case "$1" in -o) shift 2;; -*) shift;; *) break;; esac; done\nshift\nexec /bin/sh -c "$*"\n`, { mode: 0o700 });
+    expect(ok(run(cmd, ['-launcher-exec', ssh, '-hosts', 'elsewhere', '-n', '1', 'hostname'])).trim()).toBe(os.hostname());
+    expect(fs.readFileSync(log, 'utf8')).toContain(`${process.execPath} ${path.join(fs.realpathSync(pkgDir), 'bin', 'tsmpiexec.js')} proxy`);
+
     // a stale code cache (another build's, or garbage) is ignored without a word
     fs.writeFileSync(path.join(pkgDir, 'dist', 'bundle', 'main.cjs.cache'), 'tsmpiexec-code-cache-2\n\x01\x02\x03\x04 not a cache');
     const stale = run(cmd, ['-n', '1', 'true']);
