@@ -4,12 +4,12 @@ NODE ?= node
 BUILD := build
 TSMPIEXEC := $(NODE) bin/tsmpiexec.js
 
-.PHONY: all deps system-deps build test unit demo demo-mpi bench lint man clean
+.PHONY: all deps system-deps build test unit demo demo-mpi bench lint man clean install uninstall
 
 all: build
 
-# `npm install`, not `npm ci`: the registry mirror here records only this platform's optional packages in the
-# lock file (e.g. @rollup/rollup-linux-x64-gnu), which `npm ci` rejects as out of sync.
+# The lock file lists every platform's optional packages (e.g. all of @rollup/rollup-*), so `npm install` on any
+# platform leaves it as it is: `git status` stays clean after `make build` in a fresh clone.
 node_modules/.package-lock.json: package.json package-lock.json
 	npm install --no-audit --no-fund
 
@@ -22,7 +22,7 @@ system-deps:
 # tsc type-checks and emits dist/ (the generators use it); esbuild then bundles the launcher into one CommonJS
 # file, dist/bundle/main.cjs, and scripts/code-cache.mjs writes the V8 code cache bin/load-bundle.js loads it
 # with: one file and no compilation keep start-up short (ESM modules cannot use a code cache on Node 20).
-dist/main.js: deps $(shell find src -name '*.ts' 2>/dev/null) tsconfig.json bin/load-bundle.js scripts/code-cache.mjs | dist/native/tsmpiexec-helper
+dist/main.js: node_modules/.package-lock.json $(shell find src -name '*.ts' 2>/dev/null) tsconfig.json bin/load-bundle.js scripts/code-cache.mjs | dist/native/tsmpiexec-helper
 	npx tsc -p tsconfig.json
 	rm -rf dist/bundle
 	npx esbuild src/main.ts --bundle --platform=node --format=cjs --target=node20 --outfile=dist/bundle/main.cjs \
@@ -35,22 +35,15 @@ dist/main.js: deps $(shell find src -name '*.ts' 2>/dev/null) tsconfig.json bin/
 # three to six, and ranks started in batches. Static where the C library allows (no dynamic loader: ~0.1 ms less
 # per exec). Without a C compiler the build goes on without it, and isolation uses sh/nsenter as before.
 CC ?= cc
-dist/native/tsmpiexec-helper: native/helper.c
-	@mkdir -p dist/native
-	@if command -v $(CC) >/dev/null 2>&1; then \
-	  { $(CC) -O2 -Wall -Wextra -static -o $@.tmp native/helper.c 2>/dev/null || $(CC) -O2 -Wall -Wextra -o $@.tmp native/helper.c; } && mv $@.tmp $@ \
-	    || { rm -f $@.tmp; echo "tsmpiexec: the optional native helper did not compile: isolation will use sh and nsenter"; }; \
-	else echo "tsmpiexec: no C compiler ($(CC)): building without the optional native helper (isolation uses sh and nsenter)"; fi
+dist/native/tsmpiexec-helper: native/helper.c scripts/build-native.sh
+	@CC=$(CC) sh scripts/build-native.sh helper
 
 # The optional PMI client library (native/libpmi.c, docs/pmi-library.md): the PMI-1 and PMI-2 C APIs over our
 # wire protocol, for MPIs that load a PMI library instead of speaking the wire (Open MPI 4's flux component).
 # Without a C compiler the build goes on without it; Open MPI jobs of several ranks then say so and stop.
-dist/native/libtsmpiexec-pmi.so: native/libpmi.c native/tsmpiexec-pmi.h
-	@mkdir -p dist/native
-	@if command -v $(CC) >/dev/null 2>&1; then \
-	  $(CC) -O2 -Wall -Wextra -fPIC -shared -fvisibility=hidden -Wl,-soname,libtsmpiexec-pmi.so -o $@.tmp native/libpmi.c -lpthread && mv $@.tmp $@ \
-	    || { rm -f $@.tmp; echo "tsmpiexec: the optional PMI library did not compile: Open MPI programs cannot run as one job"; }; \
-	else echo "tsmpiexec: no C compiler ($(CC)): building without the optional PMI library (Open MPI programs cannot run as one job)"; fi
+# scripts/build-native.sh holds both compile commands (the npm `install` script runs it too).
+dist/native/libtsmpiexec-pmi.so: native/libpmi.c native/tsmpiexec-pmi.h scripts/build-native.sh
+	@CC=$(CC) sh scripts/build-native.sh pmi
 
 build: dist/native/tsmpiexec-helper dist/native/libtsmpiexec-pmi.so dist/main.js
 
@@ -80,6 +73,45 @@ demo-mpi: build
 
 bench: system-deps build
 	$(NODE) bench/run.mjs
+
+# `make install PREFIX=/usr/local DESTDIR=...` (GNU conventions): the npm package, with its runtime dependencies,
+# goes to $(libdir)/tsmpiexec, and bin/tsmpiexec is a relative symlink to its launcher (Node follows it, so the
+# launcher finds its files, and remote proxies are started by that same installed path). The package comes from
+# `npm pack` of this build, its dependencies from the npm cache where it has them. `make uninstall` removes
+# exactly these files and the lib/tsmpiexec directory.
+PREFIX ?= /usr/local
+prefix ?= $(PREFIX)
+exec_prefix ?= $(prefix)
+bindir ?= $(exec_prefix)/bin
+libdir ?= $(exec_prefix)/lib
+datarootdir ?= $(prefix)/share
+mandir ?= $(datarootdir)/man
+bashcompdir ?= $(datarootdir)/bash-completion/completions
+zshcompdir ?= $(datarootdir)/zsh/site-functions
+INSTALL ?= install
+
+install: build
+	@set -e; stage=$$(mktemp -d); trap 'rm -rf "$$stage"' EXIT; \
+	npm pack --ignore-scripts --silent --pack-destination "$$stage" >/dev/null; \
+	npm install --prefix "$$stage/root" --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --no-save \
+	  --loglevel=error "$$stage"/tsmpiexec-*.tgz >/dev/null; \
+	pkg="$$stage/root/node_modules/tsmpiexec"; mkdir -p "$$pkg/node_modules"; \
+	for d in "$$stage/root/node_modules"/* "$$stage/root/node_modules"/@*; do \
+	  case "$$(basename "$$d")" in tsmpiexec|'@*'|'*') ;; *) [ -e "$$d" ] && mv "$$d" "$$pkg/node_modules/" ;; esac; \
+	done; \
+	rm -rf "$(DESTDIR)$(libdir)/tsmpiexec"; $(INSTALL) -d "$(DESTDIR)$(libdir)"; \
+	cp -R "$$pkg" "$(DESTDIR)$(libdir)/tsmpiexec"; \
+	$(INSTALL) -d "$(DESTDIR)$(bindir)" "$(DESTDIR)$(mandir)/man1" "$(DESTDIR)$(bashcompdir)" "$(DESTDIR)$(zshcompdir)"; \
+	ln -sfn "$$(realpath -m --relative-to="$(bindir)" "$(libdir)/tsmpiexec/bin/tsmpiexec.js")" "$(DESTDIR)$(bindir)/tsmpiexec"; \
+	$(INSTALL) -m 644 man/tsmpiexec.1 "$(DESTDIR)$(mandir)/man1/tsmpiexec.1"; \
+	$(INSTALL) -m 644 completions/tsmpiexec.bash "$(DESTDIR)$(bashcompdir)/tsmpiexec"; \
+	$(INSTALL) -m 644 completions/_tsmpiexec "$(DESTDIR)$(zshcompdir)/_tsmpiexec"
+	@echo "tsmpiexec: installed in $(DESTDIR)$(prefix) (command: $(bindir)/tsmpiexec)"
+
+uninstall:
+	rm -f "$(DESTDIR)$(bindir)/tsmpiexec" "$(DESTDIR)$(mandir)/man1/tsmpiexec.1" \
+	  "$(DESTDIR)$(bashcompdir)/tsmpiexec" "$(DESTDIR)$(zshcompdir)/_tsmpiexec"
+	rm -rf "$(DESTDIR)$(libdir)/tsmpiexec"
 
 clean:
 	rm -rf dist $(BUILD) .vitest-results.json

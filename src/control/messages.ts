@@ -44,7 +44,8 @@ export type ToProxy =
   | { t: 'shutdown' };
 
 export type FromProxy =
-  | { t: 'hello'; version: number; host: string; pid: number }
+  /** `release`: the proxy's tsmpiexec version (package.json), named when the protocols differ. */
+  | { t: 'hello'; version: number; release?: string; host: string; pid: number }
   | { t: 'started'; rank: number; pid: number }
   | { t: 'output-end'; rank: number; stream: 'stdout' | 'stderr' }
   | { t: 'exited'; rank: number; outcome: RankOutcome }

@@ -4,6 +4,7 @@
 import { Writable } from 'node:stream';
 import os from 'node:os';
 import { FrameDecoder, encodeJson, outputHeader, type Frame } from '../control/frame.js';
+import { packageVersion } from '../util/package-root.js';
 import { PROTOCOL_VERSION, type FromProxy, type ToProxy, type UpstreamReply, type UpstreamRequest } from '../control/messages.js';
 import { IsolatedProxy } from './isolated.js';
 import { Subtree } from './subtree.js';
@@ -248,7 +249,7 @@ export async function proxyMain(): Promise<number> {
   }
 
   for (const s of ['SIGTERM', 'SIGHUP', 'SIGINT', 'SIGPIPE'] as const) process.on(s, () => shutdown(1));
-  send({ t: 'hello', version: PROTOCOL_VERSION, host: os.hostname(), pid: process.pid });
+  send({ t: 'hello', version: PROTOCOL_VERSION, release: packageVersion(), host: os.hostname(), pid: process.pid });
   input.on('data', (chunk: Buffer) => {
     let frames: Frame[];
     try {

@@ -5,6 +5,7 @@
 // or a slow rank never blocks the control messages sharing the channel.
 import { Writable } from 'node:stream';
 import { FrameDecoder, decodeFrame, encodeJson, routedFrame, stdinHeader, type Frame } from '../control/frame.js';
+import { packageVersion } from '../util/package-root.js';
 import { PROTOCOL_VERSION, type FromProxy, type ToProxy, type UpstreamRequest } from '../control/messages.js';
 import type { Launcher, LaunchedProxy } from '../launch/launcher.js';
 import type { KvsService } from '../pmi/kvs-service.js';
@@ -13,6 +14,12 @@ import type { RankLaunch } from '../proxy/rank-process.js';
 import { encodeLaunches } from './assign.js';
 import type { ProxyEvents, ProxyHandle } from './proxy-handle.js';
 import type { HostUsage } from '../model/types.js';
+
+/** The one line for a proxy of another protocol version: both tsmpiexec versions, and what to do. */
+export function protocolMismatch(version: number, release: string | undefined): string {
+  const theirs = release === undefined ? '' : ` (tsmpiexec ${release})`;
+  return `proxy speaks protocol ${version}${theirs}, expected ${PROTOCOL_VERSION} (tsmpiexec ${packageVersion()}): install the same tsmpiexec on every host`;
+}
 
 const STDIN_WINDOW = 4 << 20;
 
@@ -131,7 +138,7 @@ export class RemoteProxy implements ProxyHandle {
     if (!this.helloSeen) {
       const m = f.kind === 'json' ? (f.value as FromProxy) : undefined;
       if (m?.t !== 'hello' || m.version !== PROTOCOL_VERSION) {
-        this.failWith(m?.t === 'hello' ? `proxy speaks protocol ${m.version}, expected ${PROTOCOL_VERSION}` : 'the proxy did not say hello');
+        this.failWith(m?.t === 'hello' ? protocolMismatch(m.version, m.release) : 'the proxy did not say hello');
         return;
       }
       this.helloSeen = true;
@@ -202,7 +209,7 @@ export class RemoteProxy implements ProxyHandle {
           if (m?.t !== 'hello' || m.version !== PROTOCOL_VERSION) {
             clearTimeout(timer);
             release();
-            this.fail(m?.t === 'hello' ? `proxy speaks protocol ${m.version}, expected ${PROTOCOL_VERSION} (different tsmpiexec versions?)` : 'the proxy did not say hello', lp);
+            this.fail(m?.t === 'hello' ? protocolMismatch(m.version, m.release) : 'the proxy did not say hello', lp);
             child.kill('SIGKILL');
             return;
           }
