@@ -164,7 +164,8 @@ describe('tsmpiexec pmi-check', () => {
   });
 
   it('over a UNIX socket in $XDG_RUNTIME_DIR, reachable from the ranks\' private /tmp', async () => {
-    const xdg = fs.mkdtempSync(path.join(work, 'xdg-'));
+    // outside /tmp even when the clone is under /tmp: a runtime directory under /tmp is (rightly) not used
+    const xdg = fs.mkdtempSync(path.join(work.startsWith('/tmp/') ? '/var/tmp' : work, 'xdg-'));
     fs.chmodSync(xdg, 0o700);
     const r = await run(['--pmi-transport', 'unix', '-n', '2', 'sh', '-c', 'echo "port=$PMI_PORT"; exec "$@"', 'x', process.execPath, BIN, 'pmi-check'], { env: { XDG_RUNTIME_DIR: xdg } });
     expect(r.stderr).toBe('');
@@ -173,6 +174,7 @@ describe('tsmpiexec pmi-check', () => {
     expect(r.stdout).toMatch(/^pmi-check: rank 1 of 2 on \S+ \(pid \d+, PMI_PORT unix\)/m);
     expect(r.stdout).toMatch(/^pmi-check: OK: 2 ranks/m);
     expect(fs.readdirSync(xdg), 'socket directory left behind').toEqual([]);
+    fs.rmSync(xdg, { recursive: true, force: true });
   });
 
   it('fails (non-zero, job aborted) when a rank never shows up for the barrier', async () => {

@@ -294,8 +294,9 @@ describe('PMI_PORT over a UNIX socket', () => {
 
   it('prefers a usable $XDG_RUNTIME_DIR outside /tmp, then /run/user/<uid>, then /run for root, then the temp dir', () => {
     const uid = process.getuid?.() ?? 0;
+    // outside /tmp even when the clone is under /tmp (a runtime directory under /tmp is not used)
     fs.mkdirSync('build', { recursive: true });
-    const good = fs.mkdtempSync(path.resolve('build/tsmpi-eptest-'));
+    const good = fs.mkdtempSync(path.resolve('build').startsWith('/tmp/') ? '/var/tmp/tsmpi-eptest-' : path.resolve('build/tsmpi-eptest-'));
     fs.chmodSync(good, 0o700);
     dirs.push(good);
     const underTmp = tmpBase(0o700);
