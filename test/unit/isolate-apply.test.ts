@@ -8,17 +8,9 @@ import { planIsolation } from '../../src/isolate/plan.js';
 import { probeCapabilities } from '../../src/isolate/probe.js';
 import type { IsolationRequest } from '../../src/isolate/types.js';
 import { TsmpiError } from '../../src/util/errors.js';
-import { makeFakeHost, type FakeHost, type FakeHostOptions } from '../fixtures/isolate/fake-host.js';
+import { fakeHostsOfTest, makeFakeHost, type FakeHost, type FakeHostOptions } from '../fixtures/isolate/fake-host.js';
 
-const hosts: FakeHost[] = [];
-afterEach(() => {
-  for (const h of hosts.splice(0)) h.dispose();
-});
-function host(o: FakeHostOptions): FakeHost {
-  const h = makeFakeHost(o);
-  hosts.push(h);
-  return h;
-}
+const host = fakeHostsOfTest();
 function req(over: Partial<IsolationRequest> = {}): IsolationRequest {
   return { jobId: 'j7', host: 'n1', mode: 'auto', limits: {}, ranks: [0, 1], inBatch: false, ...over };
 }

@@ -6,17 +6,9 @@ import { setupIsolation } from '../../src/isolate/setup.js';
 import { planIsolation } from '../../src/isolate/plan.js';
 import { probeCapabilities } from '../../src/isolate/probe.js';
 import type { IsolationPlan, IsolationRequest } from '../../src/isolate/types.js';
-import { makeFakeHost, type FakeHost, type FakeHostOptions } from '../fixtures/isolate/fake-host.js';
+import { fakeHostsOfTest, makeFakeHost, type FakeHost, type FakeHostOptions } from '../fixtures/isolate/fake-host.js';
 
-const hosts: FakeHost[] = [];
-afterEach(() => {
-  for (const h of hosts.splice(0)) h.dispose();
-});
-function host(o: FakeHostOptions): FakeHost {
-  const h = makeFakeHost(o);
-  hosts.push(h);
-  return h;
-}
+const host = fakeHostsOfTest();
 function req(over: Partial<IsolationRequest> = {}): IsolationRequest {
   return { jobId: 'j3', host: 'n1', mode: 'auto', limits: {}, ranks: [0, 1], inBatch: false, cpus: { 0: [2], 1: [3, 7] }, ...over };
 }
