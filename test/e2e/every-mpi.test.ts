@@ -28,6 +28,8 @@ const MPI4PY_HELLO =
   'print(f"mpi4py rank {c.Get_rank()} of {c.Get_size()} sum {s}", flush=True)\n';
 
 let markers: string[] = [];
+/** Launcher pids of this file's jobs: their temporary names carry them. */
+const pids: string[] = [];
 let tmpBefore: string[] = [];
 let shmBefore: string[] = [];
 let ompiTmpBefore: string[] = [];
@@ -35,6 +37,7 @@ let ompiTmpBefore: string[] = [];
 async function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const r = await runTsmpiexec(args, { timeoutMs: 60_000, ...opts, env: { ...NO_OUTER_PMI, ...ROOT_OK, ...opts.env } });
   markers.push(r.marker);
+  if (r.pid !== undefined) pids.push(String(r.pid));
   return r;
 }
 
@@ -62,7 +65,7 @@ describe.skipIf(skip)('Open MPI and mpi4py as one job', () => {
   });
 
   afterAll(() => {
-    expect(tmpEntries().filter((e) => !tmpBefore.includes(e)), 'temporary files left behind').toEqual([]);
+    expect(tmpEntries().filter((e) => !tmpBefore.includes(e) && pids.some((p) => e.includes(p))), 'temporary files left behind').toEqual([]);
     // Open MPI's shared-memory segments live in the job's private /dev/shm and go with it
     expect(fs.readdirSync('/dev/shm').filter((e) => !shmBefore.includes(e) && /^(vader|sm_|ompi|opal)/.test(e))).toEqual([]);
     // and its session directories (/tmp/ompi.HOST.UID) in the job's private /tmp
