@@ -182,7 +182,7 @@ describe('files under /tmp', () => {
       fs.rmSync(`/tmp/${name}.host`, { force: true });
     }
     // a job that leaves nothing says nothing
-    const quiet = await jobs.run(['-n', '2', 'sh', '-c', 'echo x > /tmp/scratch; rm /tmp/scratch']);
+    const quiet = await jobs.run(['-n', '2', 'sh', '-c', 'echo x > /tmp/scratch.$PMI_RANK; rm /tmp/scratch.$PMI_RANK']);
     expect(quiet.stderr).toBe('');
   });
 
