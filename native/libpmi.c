@@ -304,16 +304,44 @@ static int attach(void) {
 
 /* ---------------------------------------------------------------------------------------------- PMI-1 */
 
-/* Send a v1 request and read its reply line (malloc'd), or NULL. */
+/* Send a request on the v1 (line) or v2 (length-prefixed) wire and read its reply (malloc'd), or NULL. */
+static char *vask(int wire, const char *fmt, va_list ap) {
+    char msg[LINE_BUDGET * 4];
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    if (n < 0 || (size_t)n >= sizeof msg) return NULL;
+    if (wire == 1) return send_line(msg) < 0 ? NULL : read_line();
+    return send_v2(msg) < 0 ? NULL : read_v2();
+}
+
+/* A v1 request and its reply line. Caller holds mu. */
 static char *v1(const char *fmt, ...) {
-    char line[LINE_BUDGET * 4];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
+    char *r = vask(1, fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof line) return NULL;
-    if (send_line(line) < 0) return NULL;
-    return read_line();
+    return r;
+}
+
+/* A v2 request (printf-style body) and its reply body. Caller holds mu. */
+static char *v2(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *r = vask(2, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* A request whose reply says only whether it worked: takes mu, PMI_SUCCESS (= PMI2_SUCCESS) or PMI_FAIL. */
+static int ask_ok(int wire, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&mu);
+    char *r = vask(wire, fmt, ap);
+    int rc = r && rc_ok(r, wire == 1 ? ' ' : ';') ? PMI_SUCCESS : PMI_FAIL;
+    pthread_mutex_unlock(&mu);
+    va_end(ap);
+    free(r);
+    return rc;
 }
 
 static void set_limits(int kvsname_max, int keylen_max, int vallen_max) {
@@ -550,14 +578,10 @@ static void clique(void) {
     char *m = NULL;
     if (S.fd >= 0 && S.version == 1) m = get1(S.kvsname, "PMI_process_mapping");
     if (S.fd >= 0 && S.version == 2) {
-        char body[256];
-        snprintf(body, sizeof body, "cmd=info-getjobattr;key=PMI_process_mapping;");
-        if (send_v2(body) == 0) {
-            char *r = read_v2();
-            char v[LINE_BUDGET * 4];
-            if (r && field(r, "value", ';', v, sizeof v) == 0) m = strdup(v);
-            free(r);
-        }
+        char *r = v2("cmd=info-getjobattr;key=PMI_process_mapping;");
+        char v[LINE_BUDGET * 4];
+        if (r && field(r, "value", ';', v, sizeof v) == 0) m = strdup(v);
+        free(r);
     }
     if (m) parse_mapping(m);
     free(m);
@@ -701,12 +725,7 @@ API int PMI_KVS_Get(const char *kvsname, const char *key, char *value, int lengt
 API int PMI_Barrier(void) {
     if (need1() != PMI_SUCCESS) return PMI_ERR_INIT;
     if (S.fd < 0) return PMI_SUCCESS;
-    pthread_mutex_lock(&mu);
-    char *r = v1("cmd=barrier_in\n");
-    int rc = r && rc_ok(r, ' ') ? PMI_SUCCESS : PMI_FAIL;
-    free(r);
-    pthread_mutex_unlock(&mu);
-    return rc;
+    return ask_ok(1, "cmd=barrier_in\n");
 }
 
 static int name_ok(const char *s) { return s && *s && !bad_key(s); }
@@ -715,24 +734,14 @@ API int PMI_Publish_name(const char *service_name, const char *port) {
     if (need1() != PMI_SUCCESS) return PMI_ERR_INIT;
     if (!name_ok(service_name) || !port || strpbrk(port, " \n=;")) return PMI_ERR_INVALID_ARG;
     if (S.fd < 0) return PMI_FAIL;
-    pthread_mutex_lock(&mu);
-    char *r = v1("cmd=publish_name service=%s port=%s\n", service_name, port);
-    int rc = r && rc_ok(r, ' ') ? PMI_SUCCESS : PMI_FAIL;
-    free(r);
-    pthread_mutex_unlock(&mu);
-    return rc;
+    return ask_ok(1, "cmd=publish_name service=%s port=%s\n", service_name, port);
 }
 
 API int PMI_Unpublish_name(const char *service_name) {
     if (need1() != PMI_SUCCESS) return PMI_ERR_INIT;
     if (!name_ok(service_name)) return PMI_ERR_INVALID_ARG;
     if (S.fd < 0) return PMI_FAIL;
-    pthread_mutex_lock(&mu);
-    char *r = v1("cmd=unpublish_name service=%s\n", service_name);
-    int rc = r && rc_ok(r, ' ') ? PMI_SUCCESS : PMI_FAIL;
-    free(r);
-    pthread_mutex_unlock(&mu);
-    return rc;
+    return ask_ok(1, "cmd=unpublish_name service=%s\n", service_name);
 }
 
 API int PMI_Lookup_name(const char *service_name, char *port) {
@@ -757,18 +766,6 @@ API int PMI_Spawn_multiple(int count, const char *cmds[], const char **argvs[], 
 }
 
 /* ---------------------------------------------------------------------------------------------- PMI-2 */
-
-/* Send a v2 request (printf-style body) and read its reply body (malloc'd), or NULL. Caller holds mu. */
-static char *v2(const char *fmt, ...) {
-    char body[LINE_BUDGET * 4];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(body, sizeof body, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof body) return NULL;
-    if (send_v2(body) < 0) return NULL;
-    return read_v2();
-}
 
 API int PMI2_Init(int *spawned, int *size, int *rank, int *appnum) {
     pthread_mutex_lock(&mu);
@@ -862,12 +859,7 @@ API int PMI2_KVS_Put(const char key[], const char value[]) {
 API int PMI2_KVS_Fence(void) {
     if (S.version != 2) return PMI2_ERR_INIT;
     if (S.fd < 0) return PMI2_SUCCESS;
-    pthread_mutex_lock(&mu);
-    char *r = v2("cmd=kvs-fence;");
-    int rc = r && rc_ok(r, ';') ? PMI2_SUCCESS : PMI2_FAIL;
-    free(r);
-    pthread_mutex_unlock(&mu);
-    return rc;
+    return ask_ok(2, "cmd=kvs-fence;");
 }
 
 /* A v2 reply's found/value into the caller's buffer: PMI2 status. */
@@ -947,14 +939,7 @@ API int PMI2_Info_PutNodeAttr(const char name[], const char value[]) {
     if (S.fd < 0) return PMI2_SUCCESS;
     char *enc = encode(value);
     if (!enc) return PMI2_ERR_NOMEM;
-    pthread_mutex_lock(&mu);
-    int rc = (int)strlen(enc) > S.wire_vallen ? PMI2_ERR_INVALID_VAL_LENGTH : PMI2_FAIL;
-    if (rc == PMI2_FAIL) {
-        char *r = v2("cmd=info-putnodeattr;key=%s;value=%s;", name, enc);
-        rc = r && rc_ok(r, ';') ? PMI2_SUCCESS : PMI2_FAIL;
-        free(r);
-    }
-    pthread_mutex_unlock(&mu);
+    int rc = (int)strlen(enc) > S.wire_vallen ? PMI2_ERR_INVALID_VAL_LENGTH : ask_ok(2, "cmd=info-putnodeattr;key=%s;value=%s;", name, enc);
     free(enc);
     return rc;
 }
@@ -964,12 +949,7 @@ API int PMI2_Nameserv_publish(const char service_name[], const void *info_ptr, c
     if (S.version != 2) return PMI2_ERR_INIT;
     if (!name_ok(service_name) || !port || strpbrk(port, " \n=;")) return PMI2_ERR_INVALID_ARG;
     if (S.fd < 0) return PMI2_FAIL;
-    pthread_mutex_lock(&mu);
-    char *r = v2("cmd=name-publish;name=%s;port=%s;", service_name, port);
-    int rc = r && rc_ok(r, ';') ? PMI2_SUCCESS : PMI2_FAIL;
-    free(r);
-    pthread_mutex_unlock(&mu);
-    return rc;
+    return ask_ok(2, "cmd=name-publish;name=%s;port=%s;", service_name, port);
 }
 
 API int PMI2_Nameserv_lookup(const char service_name[], const void *info_ptr, char port[], int portLen) {
@@ -990,10 +970,5 @@ API int PMI2_Nameserv_unpublish(const char service_name[], const void *info_ptr)
     if (S.version != 2) return PMI2_ERR_INIT;
     if (!name_ok(service_name)) return PMI2_ERR_INVALID_ARG;
     if (S.fd < 0) return PMI2_FAIL;
-    pthread_mutex_lock(&mu);
-    char *r = v2("cmd=name-unpublish;name=%s;", service_name);
-    int rc = r && rc_ok(r, ';') ? PMI2_SUCCESS : PMI2_FAIL;
-    free(r);
-    pthread_mutex_unlock(&mu);
-    return rc;
+    return ask_ok(2, "cmd=name-unpublish;name=%s;", service_name);
 }
