@@ -3,6 +3,7 @@
 // tmpfs. Pure path logic here; the mount namespace scripts (holder.ts, pod-argv.ts) do the binding, through an
 // fd opened before the tmpfs hides the host's view (`mount --bind /proc/self/fd/N`; --no-canonicalize, or
 // mount(8) would resolve the fd link to its path text, which by then names the empty private entry).
+import path from 'node:path';
 import { shQuote } from './pod-argv.js';
 
 export const PRIVATE_ROOTS = ['/tmp', '/dev/shm'] as const;
@@ -60,9 +61,7 @@ export function namedPaths(launches: ReadonlyArray<{ file: string; cwd: string; 
       const eq = a.indexOf('=');
       for (const word of eq > 0 && a.startsWith('-') ? [a.slice(eq + 1)] : [a]) {
         if (word === '' || word.includes('\0')) continue;
-        const p = word.startsWith('/') ? word : `${l.cwd.replace(/\/+$/, '')}/${word}`;
-        const norm = p.split('/').reduce<string[]>((acc, part) => (part === '..' ? acc.slice(0, -1) : part === '.' || part === '' ? acc : [...acc, part]), []);
-        const abs = `/${norm.join('/')}`;
+        const abs = path.posix.resolve(l.cwd, word);
         if (under(abs) && exists(abs)) out.add(abs);
       }
     }

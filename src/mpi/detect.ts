@@ -29,7 +29,7 @@ export function familyOfSoname(soname: string): MpiFamily | undefined {
 
 /** Libraries every program links: never an MPI, never worth opening. */
 function isSystemLib(soname: string): boolean {
-  return /^(libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+|libz|ld-linux[^/]*|libutil|libcrypt|libresolv)\.so/.test(soname) || soname.startsWith('ld-linux');
+  return /^(libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+|libz|libutil|libcrypt|libresolv)\.so/.test(soname) || soname.startsWith('ld-linux');
 }
 
 const MACHINE_DIRS = ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/usr/lib/aarch64-linux-gnu'];

@@ -53,9 +53,14 @@ export interface WiringContext {
 
 export type WiringResult = { ok: true; wiring: SegmentWiring } | { ok: false; message: string; hint: string };
 
+/** The family the ranks are treated as: what --mpi names, or (auto) what was found; none for --mpi none. */
+export function effectiveFamily(choice: MpiChoice, d: MpiDetection): MpiFamily | undefined {
+  return choice === 'none' ? undefined : choice === 'auto' ? d.family : choice;
+}
+
 export function wireSegment(program: string, d: MpiDetection, ctx: WiringContext): WiringResult {
   if (ctx.choice === 'none') return { ok: true, wiring: { env: {}, trapSingletons: false, describe: `${program}: --mpi none, nothing given to the ranks`, singletonHint: '' } };
-  const family = ctx.choice === 'auto' ? d.family : ctx.choice;
+  const family = effectiveFamily(ctx.choice, d);
   const found = d.family ? `${FAMILY_NAME[d.family]} (${d.via})` : d.via;
   const how = ctx.choice === 'auto' ? found : `--mpi ${ctx.choice} (detected: ${found})`;
   const trapSingletons = d.usesMpi && ctx.size > 1;

@@ -24,7 +24,7 @@ import { HostNoticeMerger } from '../report/host-notices.js';
 import type { Sink } from '../io/sink.js';
 import { forwardStdin, type StdinForwarder } from '../io/stdin.js';
 import { pmiEnv, segmentEnv } from './rank-env.js';
-import { checkWorkdir, resolveProgram } from './resolve-program.js';
+import { checkWorkdir, resolveProgram, resolveSegmentProgram } from './resolve-program.js';
 import { describeOutcome } from '../report/summary.js';
 import { usageError, TsmpiError, ERROR_CODES } from '../util/errors.js';
 import { detectMpi } from '../mpi/detect.js';
@@ -205,9 +205,7 @@ export class Job {
       checkWorkdir(dir);
       return dir;
     });
-    // found as Hydra finds it: through the rank's PATH when it has one, else the launcher's (-genvnone gives
-    // the ranks no PATH at all, and hostname must still be found)
-    const segFile = req.segments.map((s, i) => resolveProgram(s.program, segCwd[i] ?? deps.cwd, segEnv[i]?.PATH ?? deps.env.PATH));
+    const segFile = req.segments.map((s, i) => resolveSegmentProgram(s.program, segCwd[i] ?? deps.cwd, segEnv[i] ?? {}, deps.env));
     this.segWiring = this.wireSegments(segFile, segCwd, segEnv);
     const where = plan.ranks.map((r) => ({ rank: r.rank, host: r.host, segment: r.segment }));
     if (req.outfilePattern !== undefined) checkPatternDirs('-outfile-pattern', req.outfilePattern, where, deps.cwd);

@@ -42,6 +42,14 @@ export function resolveProgram(program: string, cwd: string, pathVar: string | u
   return fail('program not found in PATH', 'give a path such as ./' + program + ', or fix PATH');
 }
 
+/**
+ * A segment's program, found as Hydra finds it: through the ranks' PATH when they have one, else the
+ * launcher's (-genvnone gives the ranks no PATH at all, and hostname must still be found).
+ */
+export function resolveSegmentProgram(program: string, cwd: string, rankEnv: Record<string, string>, launcherEnv: Record<string, string | undefined>): string {
+  return resolveProgram(program, cwd, rankEnv.PATH ?? launcherEnv.PATH);
+}
+
 /** The working directory must exist before any rank starts. */
 export function checkWorkdir(dir: string): void {
   let ok = false;

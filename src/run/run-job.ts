@@ -92,19 +92,24 @@ async function dryRunBindings(req: JobRequest, plan: JobPlan, env: Record<string
 
 /** Which MPI each segment's program uses (--dry-run); a program that cannot be found is said, not fatal here. */
 async function dryRunMpi(req: JobRequest, env: Record<string, string | undefined>): Promise<SegmentMpiInfo[]> {
-  const [{ detectMpi }, { segmentEnv }, { resolveProgram }] = await Promise.all([import('../mpi/detect.js'), import('./rank-env.js'), import('./resolve-program.js')]);
+  const [{ detectMpi }, { effectiveFamily }, { segmentEnv }, { resolveSegmentProgram }] = await Promise.all([
+    import('../mpi/detect.js'),
+    import('../mpi/wire-up.js'),
+    import('./rank-env.js'),
+    import('./resolve-program.js'),
+  ]);
   return req.segments.map((s) => {
     const segEnv = segmentEnv(env, req.genv, s.env);
     const cwd = path.resolve(process.cwd(), s.wdir ?? req.wdir ?? '.');
     let file: string;
     try {
-      file = resolveProgram(s.program, cwd, segEnv.PATH ?? env.PATH);
+      file = resolveSegmentProgram(s.program, cwd, segEnv, env);
     } catch {
       return { segment: s.index, program: s.program, family: null, usesMpi: false, via: 'program not found' };
     }
     if (req.mpi === 'none') return { segment: s.index, program: s.program, family: null, usesMpi: false, via: '--mpi none' };
     const d = detectMpi(file, s.args, cwd, segEnv);
-    const family = req.mpi === 'auto' ? (d.family ?? null) : req.mpi;
+    const family = effectiveFamily(req.mpi, d) ?? null;
     return { segment: s.index, program: s.program, family, usesMpi: d.usesMpi, via: req.mpi === 'auto' ? d.via : `--mpi ${req.mpi}; detected ${d.family ?? 'none'}: ${d.via}` };
   });
 }
