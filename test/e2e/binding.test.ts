@@ -148,7 +148,7 @@ function cpusetOf(r: RunResult): Record<number, string> {
   return out;
 }
 
-describe.skipIf(two === undefined || (cpusetV1 === undefined && !cpusetV2))('a rank cannot widen its binding where a cpuset controller exists', () => {
+describe.skipIf(two === undefined || (cpusetV1 === undefined && !cpusetV2))('a rank cannot widen its binding where a cpuset controller exists (skipped without 2 usable CPUs and a cpuset controller)', () => {
   const [a = 0, b = 1] = two ?? [];
   const all = formatCpuList(usable);
   // taskset -p asks the kernel to let the rank's shell run on every usable CPU; the cpuset keeps it on its own
@@ -191,7 +191,7 @@ describe.skipIf(!cpusetV2)(cpusetV2 ? 'cgroup v2 cpuset' : 'cgroup v2 cpuset: sk
 // for every mapping of the rank's own process ("bind:0").
 const mems = usableMems() ?? [];
 const one = mems.length === 1 ? mems[0] : undefined;
-describe.skipIf(two === undefined || one === undefined)('-membind on a host with one memory node', () => {
+describe.skipIf(two === undefined || one === undefined)('-membind on a host with one memory node (skipped without 2 usable CPUs and one memory node)', () => {
   const node = String(one);
   const POLICY = ['sh', '-c', 'grep -m1 -oE "(bind|interleave|prefer|default)[^ ]*" /proc/self/numa_maps; grep Mems_allowed_list /proc/self/status'];
   const policies = (r: RunResult): Record<number, string> => {
@@ -238,7 +238,7 @@ describe.skipIf(two === undefined || one === undefined)('-membind on a host with
   });
   // root hides numactl with a bind mount of /dev/null in a mount namespace of its own (the launcher also looks in
   // the system directories, so a trimmed PATH would not do)
-  it.skipIf(!isRoot)('neither the helper nor numactl: one line, and the rank runs with the default policy', async () => {
+  it.skipIf(!isRoot)('neither the helper nor numactl: one line, and the rank runs with the default policy (needs root to hide numactl)', async () => {
     const numactl = ['/usr/bin/numactl', '/bin/numactl', '/usr/sbin/numactl', '/usr/local/bin/numactl'].filter((p) => fs.existsSync(p));
     const hide = numactl.map((p) => `mount --bind /dev/null ${p} &&`).join(' ');
     const wrap = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `${hide} exec "$@"`, 'hide-numactl'];

@@ -311,7 +311,7 @@ describe('the channel', () => {
 // each host's two ranks get the same two CPUs): read from each rank's /proc/self/status.
 describe('binding per host', () => {
   const usable = (fs.readFileSync('/proc/self/status', 'utf8').match(/^Cpus_allowed_list:\s*(\S+)/m)?.[1] ?? '').split(',');
-  it.skipIf(usable.join(',') !== '0-1')('-hosts h1,h2 -n 4 -bind-to core: each host\'s ranks get CPUs 0 and 1 of that host; --report-bindings names the hosts', async () => {
+  it.skipIf(usable.join(',') !== '0-1')('-hosts h1,h2 -n 4 -bind-to core: each host\'s ranks get CPUs 0 and 1 of that host; --report-bindings names the hosts (skipped unless CPUs 0-1 are usable)', async () => {
     const r = await run(['-hosts', 'h1,h2', '-n', '4', '-bind-to', 'core', '--report-bindings', '-l', 'sh', '-c', 'echo "$(hostname) $(grep Cpus_allowed_list /proc/self/status | cut -f2)"']);
     expect(r.code, r.stderr).toBe(0);
     const byHost: Record<string, string[]> = {};

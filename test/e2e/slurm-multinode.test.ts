@@ -76,7 +76,7 @@ describe.skipIf(skip)('a three-node Slurm on the test bed', () => {
     expect(text).toContain('tsmpiexec exit 0\n');
   });
 
-  it.runIf(fs.existsSync(ompiHello) && fs.existsSync(pmiLibrary))('runs an Open MPI hello across the nodes (its flux component loading our PMI library)', async () => {
+  it.runIf(fs.existsSync(ompiHello) && fs.existsSync(pmiLibrary))('runs an Open MPI hello across the nodes, its flux component loading our PMI library (skipped only without Open MPI or the library)', async () => {
     const cl = c as Cluster;
     const out = path.join(cl.dir, 'ompi.out');
     const script = cl.script('ompi.sh', `#!/bin/bash\nexport OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n${node} ${BIN} ${ompiHello}\necho "tsmpiexec exit $?"\n`);

@@ -166,13 +166,19 @@ export function trackedJobs(): { run(args: string[], opts?: RunOptions): Promise
   };
 }
 
+/** This process's environment plus `extra`, with the outer launcher's PMI variables unset (not empty). */
+export function envWithoutOuterPmi(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  for (const k of Object.keys(NO_OUTER_PMI)) delete env[k];
+  return env;
+}
+
 /**
  * Runs MPICH's own launcher (`mpiexec.hydra ARGS`), with the marker in every process's environment and without
  * an outer launcher's PMI variables (unset, not empty: libpmi2 takes an empty PMI_ID for a set one).
  */
 export function runHydra(args: string[], marker: string, extraEnv: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv, TSMPI_TEST_RUN: marker };
-  for (const k of Object.keys(NO_OUTER_PMI)) delete env[k];
+  const env = envWithoutOuterPmi({ ...extraEnv, TSMPI_TEST_RUN: marker });
   return new Promise((resolve) => {
     execFile('mpiexec.hydra', args, { timeout: 60_000, killSignal: 'SIGKILL', env }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
