@@ -26,6 +26,7 @@ export const EXIT_TEXT: Readonly<Record<string, string>> = {
   NO_PMI: 'In a job of several ranks, a rank of an MPI program ended without ever contacting the PMI server: it ran as a one-rank job of its own (see --mpi).',
   TIMEOUT: 'The -timeout (or MPIEXEC_TIMEOUT) limit was reached.',
   LAUNCH_FAILED: 'A proxy or a rank could not be started (missing program, unreachable host, launcher failure), or a proxy was lost mid-job (host down, proxy killed, connection cut).',
+  PMI: 'A rank broke the PMI protocol (its connection was closed), or put more into the job\'s PMI key-value space than --kvs-max-keys or --kvs-max-bytes allow; one line names the rank, and the other ranks are terminated.',
   OUTPUT_FAILED: 'Rank output could not be written (for example an output file on a full file system).',
   INTERNAL: 'An internal error: a bug in tsmpiexec, reported with its stack trace.',
 };

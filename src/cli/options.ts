@@ -275,6 +275,18 @@ const TABLE = [
     man: 'Which MPI the program uses, so its ranks can join one job. auto (the default) finds out from the program itself: the MPI library an ELF program links (libmpi.so.40 is Open MPI, libmpich.so.12 or libmpi.so.12 the MPICH family, Intel MPI and MVAPICH included), or for a Python program that uses mpi4py, the library mpi4py was built with. MPICH-family programs speak PMI themselves. Open MPI 4 programs get FLUX_JOB_ID and FLUX_PMI_LIBRARY_PATH, with which Open MPI loads tsmpiexec\'s PMI library (built by make build when a C compiler is installed). In a job of several ranks, a rank of an MPI program that ends without ever contacting the PMI server ran as a one-rank job of its own (a singleton): the job fails with one line saying so. none gives the ranks nothing and turns that check off.',
   },
   {
+    name: 'kvs-max-keys', aliases: [], group: 'pmi', scope: 'global', arity: 1, valueName: 'N', valueKind: 'int',
+    env: 'TSMPIEXEC_KVS_MAX_KEYS', default: '1048576', origin: 'tsmpiexec', dashes: 2,
+    help: 'max keys in the PMI KVS',
+    man: 'The job\'s PMI key-value space holds at most N keys, over all ranks, spawned groups and barriers (default 1048576, far more than MPI libraries put). A put beyond it gets an error reply; one line names the rank and the limit, and the job ends with status 76. The launcher\'s memory stays bounded whatever a program puts.',
+  },
+  {
+    name: 'kvs-max-bytes', aliases: [], group: 'pmi', scope: 'global', arity: 1, valueName: 'SIZE', valueKind: 'text',
+    env: 'TSMPIEXEC_KVS_MAX_BYTES', default: '64M', origin: 'tsmpiexec', dashes: 2,
+    help: 'max bytes in the PMI KVS',
+    man: 'The job\'s PMI key-value space holds at most SIZE bytes of keys and values (default 64M; K, M, G and T are binary suffixes). Over it, as over --kvs-max-keys: an error reply to the put, one line, status 76.',
+  },
+  {
     name: 'pmi-port', aliases: [], group: 'pmi', scope: 'global', arity: 0, conflicts: 'pmi', origin: 'hydra', dashes: 1,
     help: 'same as --pmi-transport tcp',
     man: 'Hydra\'s spelling of --pmi-transport tcp.',

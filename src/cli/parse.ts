@@ -9,6 +9,7 @@ import { parseHostList } from './hostlist.js';
 import { ShellWordsError, splitShellWords } from './shell-words.js';
 import { configLines } from './configfile.js';
 import { parseBindTo, parseMapBy, parseMembind } from '../binding/policy.js';
+import { DEFAULT_KVS_LIMITS } from '../pmi/types.js';
 import {
   badValue,
   checkEnvName,
@@ -235,6 +236,12 @@ const INTERPRET: { [K in OptionName]: Interpret } = {
   },
   isolate: (t, [v = ''], label) => {
     t.job.isolate = parseChoice(v, label, ISOLATE_MODES);
+  },
+  'kvs-max-keys': (t, [v = ''], label) => {
+    t.job.kvsLimits = { ...(t.job.kvsLimits ?? DEFAULT_KVS_LIMITS), maxKeys: parseWholeNumber(v, label, 1) };
+  },
+  'kvs-max-bytes': (t, [v = ''], label) => {
+    t.job.kvsLimits = { ...(t.job.kvsLimits ?? DEFAULT_KVS_LIMITS), maxBytes: parseSize(v, label) };
   },
   'mem-per-rank': (t, [v = ''], label) => {
     t.job.memPerRankBytes = parseSize(v, label);

@@ -52,6 +52,7 @@ export type FromProxy =
   | { t: 'settled'; rank: number; outcome: RankOutcome; pmi: 'none' | 'initialized' | 'finalized' }
   | { t: 'aborted'; rank: number | undefined; code: number; message: string }
   | { t: 'pmi-error'; rank: number | undefined; message: string }
+  | { t: 'pmi-limit'; rank: number | undefined; limit: 'keys' | 'bytes'; max: number }
   /** the proxy consumed this many stdin bytes (written to ranks) */
   | { t: 'stdin-ack'; bytes: number }
   | { t: 'request'; id: number; req: UpstreamRequest }

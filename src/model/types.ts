@@ -91,6 +91,8 @@ export interface JobRequest {
   isolate: 'auto' | 'strict' | 'off';
   memPerRankBytes?: number;
   pidsPerRank?: number;
+  /** --kvs-max-keys, --kvs-max-bytes (undefined: the defaults). */
+  kvsLimits?: { maxKeys: number; maxBytes: number };
   /** --tmp: a private /tmp and /dev/shm per job and host (default), or the host's. */
   tmp?: 'private' | 'host';
   /** -bind-to (default: a core per rank when they fit). */
@@ -168,6 +170,8 @@ export type Cause =
   /** An MPI program's rank ended without ever speaking PMI: it ran as a singleton. */
   | { kind: 'no-pmi'; rank: number; host: string }
   | { kind: 'aborted'; rank: number; host: string; code: number; message?: string }
+  /** A rank broke the PMI protocol or went over the job's KVS limits. */
+  | { kind: 'pmi-error'; rank: number; host: string; message: string }
   | { kind: 'timeout'; seconds: number }
   | { kind: 'signal'; signal: string }
   | { kind: 'launch-failed'; host: string; message: string }

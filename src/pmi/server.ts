@@ -11,6 +11,7 @@ import { PmiDecoder, type PmiFrame } from './decoder.js';
 import { SpawnAccumulator, formatV1, isV1PutValueWhole, isV1Safe, parseV1Line, type V1Message } from './wire1.js';
 import { formatV2, parseV2Body, type V2Message } from './wire2.js';
 import { decodeSpawnV1, decodeSpawnV2, type SpawnRequest } from './spawn.js';
+import { KvsBudget } from './kvs-budget.js';
 import type {
   PmiConnIo,
   PmiGroupInfo,
@@ -20,6 +21,7 @@ import type {
   PmiUpstream,
   SpawnResult,
 } from './types.js';
+import { DEFAULT_KVS_LIMITS } from './types.js';
 
 export type {
   PmiConnIo,
@@ -99,6 +101,9 @@ export class PmiServer {
   private readonly groups = new Map<string, Group>();
   private readonly conns = new Map<number, Conn>();
   private idResolver: ((pmiId: number) => PmiRankInfo | undefined) | undefined;
+  /** The job's KVS as this engine holds it, against the job's limits (set by the first group). */
+  private budget: KvsBudget | undefined;
+  private limitSaid = false;
 
   constructor(opts: { upstream: PmiUpstream; events: PmiServerEvents; debug?: (line: string) => void }) {
     this.upstream = opts.upstream;
@@ -109,9 +114,12 @@ export class PmiServer {
   addGroup(info: PmiGroupInfo): void {
     if (this.groups.has(info.kvsname)) throw new Error(`PMI group ${info.kvsname} added twice`);
     if (!Number.isInteger(info.size) || info.size < 1) throw new Error(`PMI group ${info.kvsname}: bad size ${info.size}`);
+    this.budget ??= new KvsBudget(info.kvsLimits ?? DEFAULT_KVS_LIMITS);
+    const kvs = new Map<string, string>();
+    for (const [k, v] of info.initialKvs ?? []) this.budget.store(kvs, k, v);
     this.groups.set(info.kvsname, {
       info: { ...info },
-      kvs: new Map(info.initialKvs ?? []),
+      kvs,
       pending: [],
       ranks: new Map(),
       waiting: [],
@@ -314,6 +322,21 @@ export class PmiServer {
     this.handleV1(conn, msg);
   }
 
+  /**
+   * Count a put against the job's KVS limits. Over a limit: the error text for the reply (the put is not
+   * stored), and, the first time, one line for the user through limitReached.
+   */
+  private admitPut(conn: Conn, key: string, value: string): string | undefined {
+    const over = this.budget?.admit(key, value);
+    if (over === undefined) return undefined;
+    const info = conn.rank?.info;
+    if (!this.limitSaid && info) {
+      this.limitSaid = true;
+      this.emit(() => this.events.limitReached?.(info, over));
+    }
+    return `KVS_limit_of_${over.max}_${over.limit}_reached`;
+  }
+
   /** Never store part of a value: answer rc=1 and tell the user which rank sent it. */
   private refusePut(conn: Conn, msg: V1Message): void {
     const key = msg.fields.get('key') ?? '';
@@ -383,7 +406,10 @@ export class PmiServer {
         if (f.get('kvsname') !== g.info.kvsname) return this.err1(conn, 'put_result', `wrong kvsname ${f.get('kvsname') ?? ''}`);
         const key = f.get('key');
         if (!key) return this.err1(conn, 'put_result', 'missing key');
-        g.pending.push([key, f.get('value') ?? '']);
+        const value = f.get('value') ?? '';
+        const over = this.admitPut(conn, key, value);
+        if (over !== undefined) return this.err1(conn, 'put_result', over);
+        g.pending.push([key, value]);
         return this.reply1(conn, 'put_result', [['rc', 0]]);
       }
       case 'get': {
@@ -573,10 +599,15 @@ export class PmiServer {
     this.call(
       () => this.upstream.barrier(g.info.kvsname, puts),
       (pairs) => {
-        for (const [k, v] of pairs) g.kvs.set(k, v);
+        const budget = this.budget as KvsBudget;
+        budget.settle(puts);
+        for (const [k, v] of pairs) budget.store(g.kvs, k, v);
         finish(undefined);
       },
-      (m) => finish(`barrier failed: ${m}`),
+      (m) => {
+        this.budget?.settle(puts);
+        finish(`barrier failed: ${m}`);
+      },
     );
   }
 
@@ -606,7 +637,10 @@ export class PmiServer {
       case 'kvs-put': {
         const key = f.get('key');
         if (!key) return fail2('missing key');
-        g.pending.push([key, f.get('value') ?? '']);
+        const value = f.get('value') ?? '';
+        const over = this.admitPut(conn, key, value);
+        if (over !== undefined) return fail2(over);
+        g.pending.push([key, value]);
         return reply([['rc', 0]]);
       }
       case 'kvs-fence':

@@ -18,7 +18,23 @@ export interface PmiGroupInfo {
    * must be stored before the children run). Added by the PMI layer; optional.
    */
   initialKvs?: Array<[string, string]>;
+  /** The job's KVS limits (--kvs-max-keys, --kvs-max-bytes); undefined: DEFAULT_KVS_LIMITS. */
+  kvsLimits?: KvsLimits;
 }
+
+export type KvsOverflow = { limit: 'keys' | 'bytes'; max: number };
+
+/** How much a job may put into its KVS: all groups, every epoch, counted as distinct keys and key+value bytes. */
+export interface KvsLimits {
+  maxKeys: number;
+  maxBytes: number;
+}
+
+/**
+ * Far above what MPI libraries put (a few keys of a few hundred bytes per rank: 64 MiB holds the business
+ * cards of 100,000 ranks), far below what would exhaust the launcher's memory.
+ */
+export const DEFAULT_KVS_LIMITS: KvsLimits = { maxKeys: 1_048_576, maxBytes: 64 * 2 ** 20 };
 
 export interface PmiRankInfo {
   rank: number;
@@ -48,6 +64,8 @@ export interface PmiServerEvents {
   protocolError(connId: number, message: string, rank?: PmiRankInfo): void;
   /** A request refused without closing the connection (e.g. a put whose value would be cut): one line for the user. */
   refused?(rank: PmiRankInfo, message: string): void;
+  /** A put went over the job's KVS limits: the put got an error reply; said once per engine. */
+  limitReached?(rank: PmiRankInfo, over: KvsOverflow): void;
 }
 
 /** What the engine needs of a connection: write a whole reply, or hang up. */

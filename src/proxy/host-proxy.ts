@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import { PassThrough, type Writable } from 'node:stream';
 import type { RankOutcome } from '../model/types.js';
 import { PmiServer, type PmiGroupInfo, type PmiRankInfo, type PmiUpstream } from '../pmi/server.js';
+import type { KvsOverflow } from '../pmi/types.js';
 import { PmiEndpoint } from '../pmi/endpoint.js';
 import { withPmiPort } from '../run/rank-env.js';
 import { findNativeHelper } from '../isolate/native.js';
@@ -36,6 +37,8 @@ export interface HostProxyEvents {
   settled(rank: number, outcome: RankOutcome, pmi: PmiState): void;
   aborted(rank: number | undefined, code: number, message: string): void;
   pmiError(rank: number | undefined, message: string): void;
+  /** A rank's put went over the job's KVS limits (said once per proxy): the job ends. */
+  pmiLimit(rank: number | undefined, over: KvsOverflow): void;
   /** One line for the user (a refused PMI_PORT connection). Without it such lines go to pmiError. */
   notice?(line: string): void;
 }
@@ -101,6 +104,7 @@ export class HostProxy {
         initialized: () => {},
         finalized: () => {},
         aborted: (r, code, message) => ev.aborted(r?.rank, code, message),
+        limitReached: (rank, over) => ev.pmiLimit(this.idOf(rank) ?? rank.rank, over),
         refused: (_rank, message) => (ev.notice ? ev.notice(message) : ev.pmiError(undefined, message)),
         protocolError: (connId, message, rank) => {
           const id = rank === undefined ? undefined : this.idOf(rank);

@@ -142,6 +142,7 @@ export async function proxyMain(): Promise<number> {
             settled: (rank, outcome, pmi) => send({ t: 'settled', rank, outcome, pmi }),
             aborted: (rank, code, message) => send({ t: 'aborted', rank, code, message }),
             pmiError: (rank, message) => send({ t: 'pmi-error', rank, message }),
+            pmiLimit: (rank, over) => send({ t: 'pmi-limit', rank, limit: over.limit, max: over.max }),
             notice: (message) => send({ t: 'notice', message }),
           },
         }, {

@@ -17,6 +17,8 @@ export const EXIT = {
   LAUNCH_FAILED: 125,
   /** Rank output could not be written (EX_IOERR). */
   OUTPUT_FAILED: 74,
+  /** A rank broke the PMI protocol or went over the job's KVS limits (sysexits' EX_PROTOCOL). */
+  PMI: 76,
   /** An internal error: a bug in tsmpiexec. */
   INTERNAL: 70,
 } as const;
@@ -41,6 +43,8 @@ export function statusOfCause(cause: Cause): number {
       return EXIT.NO_PMI;
     case 'aborted':
       return cause.code & 0xff;
+    case 'pmi-error':
+      return EXIT.PMI;
     case 'timeout':
       return EXIT.TIMEOUT;
     case 'signal':

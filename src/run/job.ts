@@ -13,7 +13,7 @@ import { IsolatedProxy, inBatchJob } from '../proxy/isolated.js';
 import type { BindingSpec } from '../binding/policy.js';
 import { podPrefix, podProxy } from './pod-proxy.js';
 import type { ProxyEvents, ProxyHandle } from './proxy-handle.js';
-import type { PmiGroupInfo, SpawnRequest, SpawnResult } from '../pmi/types.js';
+import type { KvsOverflow, PmiGroupInfo, SpawnRequest, SpawnResult } from '../pmi/types.js';
 import { processMapping } from '../placement/mapping.js';
 import { isTsmpiError } from '../util/errors.js';
 import type { RankLaunch } from '../proxy/rank-process.js';
@@ -25,7 +25,7 @@ import type { Sink } from '../io/sink.js';
 import { forwardStdin, type StdinForwarder } from '../io/stdin.js';
 import { pmiEnv, segmentEnv } from './rank-env.js';
 import { checkWorkdir, resolveProgram, resolveSegmentProgram } from './resolve-program.js';
-import { describeOutcome } from '../report/summary.js';
+import { describeOutcome, formatBytes } from '../report/summary.js';
 import { usageError, TsmpiError, ERROR_CODES } from '../util/errors.js';
 import { detectMpi } from '../mpi/detect.js';
 import { pmiLibrary, randomJobNumber, type PmiLibrary, wireSegment, type SegmentWiring } from '../mpi/wire-up.js';
@@ -344,6 +344,7 @@ export class Job {
           size: plan.size,
           processMapping: plan.processMapping,
           universeSize: plan.universeSize ?? plan.size,
+          kvsLimits: this.req.kvsLimits,
           localCount: p.ranks.length,
           spawned: false,
         },
@@ -363,7 +364,10 @@ export class Job {
           exited: (rank, outcome) => own(rank, outcome) && this.rankExited(rank, outcome),
           settled: (rank, outcome, pmi) => own(rank, outcome) && this.rankSettled(rank, outcome, pmi),
           aborted: (rank, code, message) => (rank === undefined || own(rank)) && this.aborted(rank, code, message),
-          pmiError: (rank, message) => this.notice(`PMI protocol error from ${rank === undefined ? 'rank ?' : this.rankName(rank)}: ${message}`),
+          pmiError: (rank, message) => (rank === undefined || own(rank)) && this.pmiFailed(rank, (who) => `PMI protocol error from ${who}: ${message}`),
+          pmiLimit: (rank, over) =>
+            (rank === undefined || own(rank)) &&
+            this.pmiFailed(rank, (who) => `${who} put more than the job's PMI KVS limit of ${kvsLimitText(over)} (hint: raise it with --kvs-max-${over.limit})`),
           launchFailed: (message) => this.proxyFailed(i, 'launch', message),
           lost: (message) => this.proxyFailed(i, 'lost', message),
           notice: (line) => this.hostNotices.add(line),
@@ -530,6 +534,7 @@ export class Job {
         size: count,
         processMapping: processMapping(placedProxy),
         universeSize: plan.universeSize ?? plan.size,
+        kvsLimits: this.req.kvsLimits,
         spawned: true,
         parentKvsname: req.parentKvsname,
         initialKvs: req.preput,
@@ -696,6 +701,25 @@ export class Job {
     this.terminate('SIGKILL');
   }
 
+  /**
+   * A rank broke the PMI protocol (its connection is closed) or went over a KVS limit: the job ends, with
+   * EXIT.PMI, instead of waiting for the rank's later failure (a SIGPIPE, a barrier nobody completes). A
+   * connection that never said which rank it is (a stray PMI_PORT client) ends nothing: one line only.
+   */
+  private pmiFailed(rank: number | undefined, text: (who: string) => string): void {
+    if (rank === undefined || this.phase !== 'running') {
+      this.notice(text(rank === undefined ? 'rank ?' : this.rankName(rank)));
+      return;
+    }
+    const host = this.hostOf(rank);
+    const message = text(`${this.rankName(rank)} on ${host}`);
+    this.addCause({ kind: 'pmi-error', rank, host, message });
+    this.announced.push(rank);
+    const others = this.total - this.outcomes.size - 1;
+    this.notice(`${message}${others > 0 ? `: terminating the other ${others} rank${others === 1 ? '' : 's'}` : ''}`);
+    this.terminate('SIGTERM');
+  }
+
   /** Our stdout reader went away (`| head -1`): end the job as a SIGPIPE would. */
   stdoutClosed(): void {
     if (this.phase !== 'running') return;
@@ -813,6 +837,10 @@ export class Job {
 }
 
 /** The names under /dev (the NVIDIA device nodes tell the GPUs of a host); none when /dev cannot be read. */
+function kvsLimitText(o: KvsOverflow): string {
+  return o.limit === 'keys' ? `${o.max} keys` : formatBytes(o.max);
+}
+
 function readDeviceNodes(): string[] {
   try {
     return readdirSync('/dev');

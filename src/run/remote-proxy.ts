@@ -294,6 +294,9 @@ export class RemoteProxy implements ProxyHandle {
       case 'pmi-error':
         ev.pmiError(m.rank, m.message);
         return;
+      case 'pmi-limit':
+        ev.pmiLimit(m.rank, { limit: m.limit, max: m.max });
+        return;
       case 'stdin-ack':
         this.stdinInflight -= m.bytes;
         if (this.stdinInflight < STDIN_WINDOW) {

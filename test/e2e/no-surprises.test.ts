@@ -203,3 +203,45 @@ describe('files under /tmp', () => {
     }
   });
 });
+
+describe('bounded PMI storage', () => {
+  const EVIL = path.resolve('test/fixtures/hardening/pmi-evil.cjs');
+  const NODE = process.execPath;
+
+  it('a rank over --kvs-max-keys gets an error reply, one line names it and the limit, the job ends with 76', async () => {
+    const r = await jobs.run(['-grace', '1', '--kvs-max-keys', '1000', '-n', '1', NODE, EVIL, 'flood', '2000', '10', ':', '-n', '2', NODE, path.resolve('bin/tsmpiexec.js'), 'pmi-check']);
+    expect(r.stdout).toMatch(/^evil: put 1000 refused: cmd=put_result rc=-1 msg=KVS_limit_of_1000_keys_reached$/m);
+    expect(r.code, r.stderr).toBe(76);
+    const lines = r.stderr.split('\n').filter((l) => l.includes('KVS limit'));
+    expect(lines, r.stderr).toEqual([`tsmpiexec: rank 0 on ${os.hostname()} put more than the job's PMI KVS limit of 1000 keys (hint: raise it with --kvs-max-keys): terminating the other 2 ranks`]);
+  });
+
+  it('300,000 puts of 1,000 bytes: refused at the 64 MiB default, and the launcher stays small (GNU time\'s peak RSS)', async () => {
+    const r = await jobs.run(['-grace', '1', '-n', '1', NODE, EVIL, 'flood', '300000', '1000'], { wrap: ['/usr/bin/time', '-f', 'peak-rss-kib=%M'], timeoutMs: 120_000 });
+    const refused = /^evil: put (\d+) refused: .*KVS_limit_of_67108864_bytes_reached$/m.exec(r.stdout);
+    expect(refused, r.stdout + r.stderr).not.toBeNull();
+    // 64 MiB of keys and values: about 66,000 puts of 1,000-odd bytes
+    expect(Number(refused?.[1])).toBeGreaterThan(60_000);
+    expect(Number(refused?.[1])).toBeLessThan(70_000);
+    expect(r.stderr).toMatch(/put more than the job's PMI KVS limit of 64 MiB \(hint: raise it with --kvs-max-bytes\)/);
+    expect(r.stderr).toMatch(/exited with non-zero status 76/);
+    const rss = Number(/peak-rss-kib=(\d+)/.exec(r.stderr)?.[1]);
+    // before the limit, the same flood grew the launcher past 1.3 GB
+    expect(rss).toBeGreaterThan(0);
+    expect(rss).toBeLessThan(400 * 1024);
+  });
+
+  it('--kvs-max-bytes raises the limit: the same 70,000 puts all land and the barrier completes', async () => {
+    const r = await jobs.run(['--kvs-max-bytes', '128M', '-n', '1', NODE, EVIL, 'flood', '70000', '1000'], { timeoutMs: 120_000 });
+    expect(r.stdout).toContain('evil: 70000 puts accepted');
+    expect(r.stdout).toContain('evil: barrier: cmd=barrier_out rc=0');
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  it('a bad limit is refused before anything starts', async () => {
+    const r = await jobs.run(['--kvs-max-keys', '0', '-n', '1', 'true']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^tsmpiexec: --kvs-max-keys needs a positive whole number, got '0'/);
+    expect(r.stderr).toMatch(/^hint: /m);
+  });
+});

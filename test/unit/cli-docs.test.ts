@@ -82,6 +82,8 @@ const SAMPLE: Record<string, string[]> = {
   'no-tree': [],
   isolate: ['strict'],
   'mem-per-rank': ['512M'],
+  'kvs-max-keys': ['2000000'],
+  'kvs-max-bytes': ['256M'],
   'pids-per-rank': ['64'],
   report: [],
   'report-json': ['usage.json'],

@@ -19,6 +19,7 @@ describe('exit status (first cause wins)', () => {
     ['interrupted by SIGINT', [{ kind: 'signal', signal: 'SIGINT' }], 130],
     ['no finalize', [{ kind: 'no-finalize', rank: 0, host: 'h' }], EXIT.NO_FINALIZE],
     ['a singleton MPI rank', [{ kind: 'no-pmi', rank: 1, host: 'h' }], 1],
+    ['a PMI protocol error or KVS limit', [{ kind: 'pmi-error', rank: 1, host: 'h', message: 'garbage' }, failed(1, 141)], EXIT.PMI],
     ['output failed', [{ kind: 'output-failed', path: '/x', message: 'ENOSPC' }], EXIT.OUTPUT_FAILED],
   ];
   it.each(table)('%s', (_name, causes, status) => {
