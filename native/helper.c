@@ -6,7 +6,7 @@
  * as the job's owner with the owner's rights, like the shell recipe it replaces.
  *
  *   tsmpiexec-helper version
- *   tsmpiexec-helper exec [--join FILE]... [--mntns PATH] [--cpus LIST] [--mems MODE:LIST] [--label TEXT] -- PROGRAM ARGS...
+ *   tsmpiexec-helper exec [--join FILE]... [--mntns PATH] [--cpus LIST] [--mems MODE:LIST] [--label TEXT] [--argv0 NAME] -- PROGRAM ARGS...
  *       Write our own pid into each cgroup.procs FILE (before exec, so not even the program's first fork can
  *       escape), enter the mount namespace at PATH keeping the current directory, bind to the CPUs of LIST
  *       ("0-3,8", after joining: a cpuset cgroup resets the affinity of a task that joins it), set the memory
@@ -152,6 +152,7 @@ static int cmd_exec(int argc, char **argv) {
   int njoin = 0;
   const char *mntns = NULL;
   const char *label = "the program";
+  const char *argv0 = NULL;
   int i = 0;
   for (; i < argc; i++) {
     if (strcmp(argv[i], "--") == 0) {
@@ -173,6 +174,7 @@ static int cmd_exec(int argc, char **argv) {
     else if (strcmp(argv[i], "--label") == 0) label = argv[++i];
     else if (strcmp(argv[i], "--cpus") == 0) cpus = argv[++i];
     else if (strcmp(argv[i], "--mems") == 0) mems = argv[++i];
+    else if (strcmp(argv[i], "--argv0") == 0) argv0 = argv[++i];
     else {
       fprintf(stderr, "tsmpiexec-helper: exec: unknown option %s\n", argv[i]);
       return 2;
@@ -202,13 +204,17 @@ static int cmd_exec(int argc, char **argv) {
     if (sched_setaffinity(0, sizeof set, &set) < 0) die(126, "tsmpiexec: %s cannot be bound to CPUs %s", label, cpus);
   }
   if (mems != NULL && set_mems(mems) < 0) die(126, "tsmpiexec: %s cannot set the memory policy %s", label, mems);
-  execvp(argv[i], &argv[i]);
+  /* The program's argv[0] as the user typed it (./a.out), as mpiexec passes it; the file is still PROGRAM.
+   * In a batch child argv is the helper's spec (shared with the parent until exec): only this slot changes. */
+  const char *file = argv[i];
+  if (argv0 != NULL) argv[i] = (char *)argv0;
+  execvp(file, &argv[i]);
   if (in_batch_child) {
     /* the proxy reports it as a rank that could not be started, as when Node's spawn() fails */
     child_exec_errno = errno != 0 ? errno : ENOEXEC;
     _exit(127);
   }
-  die(errno == ENOENT ? 127 : 126, "tsmpiexec: %s: cannot run %s", label, argv[i]);
+  die(errno == ENOENT ? 127 : 126, "tsmpiexec: %s: cannot run %s", label, file);
 }
 
 /* mkdir for a directory entry, an empty file otherwise: the mount point a host entry is bound back onto. */
@@ -505,6 +511,6 @@ int main(int argc, char **argv) {
     puts("tsmpiexec-helper " HELPER_PROTOCOL);
     return 0;
   }
-  fprintf(stderr, "usage: tsmpiexec-helper version | exec [--join FILE]... [--mntns PATH] [--cpus LIST] [--mems MODE:LIST] [--label TEXT] -- PROGRAM ARGS... | holder --data OPTS --tmp-name NAME --shm-name NAME [--tmp-source DIR] [--keep PATH]... | pipe-size BYTES\n");
+  fprintf(stderr, "usage: tsmpiexec-helper version | exec [--join FILE]... [--mntns PATH] [--cpus LIST] [--mems MODE:LIST] [--label TEXT] [--argv0 NAME] -- PROGRAM ARGS... | holder --data OPTS --tmp-name NAME --shm-name NAME [--tmp-source DIR] [--keep PATH]... | pipe-size BYTES\n");
   return 2;
 }

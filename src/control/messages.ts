@@ -11,6 +11,8 @@ export const PROTOCOL_VERSION = 2;
 export interface WireLaunch {
   rank: number;
   file: string;
+  /** argv[0] as typed, when it is not `file` */
+  argv0?: string;
   args: string[];
   cwd: string;
   /** index into Assign.envs */

@@ -12,6 +12,7 @@ import { namedPaths } from '../isolate/keep-visible.js';
 import { formatBytes } from '../report/summary.js';
 import { HostProxy, type HostProxyOptions } from './host-proxy.js';
 import type { RankLaunch } from './rank-process.js';
+import { applyArgv0 } from './argv0.js';
 import type { PmiGroupInfo } from '../pmi/types.js';
 import { isTsmpiError } from '../util/errors.js';
 import type { BindingSpec } from '../binding/policy.js';
@@ -132,8 +133,9 @@ export class IsolatedProxy {
     const cpus = b?.cpus.get(l.rank);
     const mem = b?.mems.get(l.rank);
     const inner = b ? innerArgv(b.binder, cpus, [l.file, ...l.args], mem !== undefined && b.numactl !== undefined ? { binding: mem, numactl: b.numactl } : undefined) : [l.file, ...l.args];
-    const argv = b ? outerArgv(b.binder, cpus, iso.wrap(l.rank, inner), `rank ${String(l.rank)}`, mem) : iso.wrap(l.rank, inner);
-    return { ...l, file: argv[0] ?? l.file, args: argv.slice(1), env: { ...l.env, ...iso.env(l.rank) } };
+    const wrapped = b ? outerArgv(b.binder, cpus, iso.wrap(l.rank, inner), `rank ${String(l.rank)}`, mem) : iso.wrap(l.rank, inner);
+    const argv = applyArgv0(wrapped, l.file, l.argv0);
+    return { ...l, file: argv[0] ?? l.file, args: argv.slice(1), argv0: argv[0] === l.file ? l.argv0 : undefined, env: { ...l.env, ...iso.env(l.rank) } };
   }
 
   /** Ranks of a spawned group (MPI_Comm_spawn): their own cgroups first, then started like the others. */

@@ -15,12 +15,16 @@ import { SETTLE_AFTER_EXIT_MS, signalGroup, type RankHandle, type RankLaunch, ty
 /** Ranks per helper: 3 sockets each stay well under a 1024-descriptor limit in the helper. */
 export const BATCH_SIZE = 64;
 
-/** The helper's request: "K\0", then per rank "ARGC\0" ARGV... "ENVC\0" ENV... "CWD\0" (native/helper.c). */
-export function encodeBatch(launches: readonly RankLaunch[]): Buffer {
+/**
+ * The helper's request: "K\0", then per rank "ARGC\0" ARGV... "ENVC\0" ENV... "CWD\0" (native/helper.c). A rank
+ * with its own argv[0] runs as `HELPER exec --argv0 NAME -- FILE ARGS...`, which the forked child does itself.
+ */
+export function encodeBatch(launches: readonly RankLaunch[], helper?: string): Buffer {
   const parts: string[] = [String(launches.length)];
   for (const l of launches) {
     const env = Object.entries(l.env).map(([k, v]) => `${k}=${v}`);
-    parts.push(String(1 + l.args.length), l.file, ...l.args, String(env.length), ...env, l.cwd);
+    const argv = l.argv0 !== undefined && l.argv0 !== l.file && helper !== undefined ? [helper, 'exec', '--argv0', l.argv0, '--', l.file, ...l.args] : [l.file, ...l.args];
+    parts.push(String(argv.length), ...argv, String(env.length), ...env, l.cwd);
   }
   for (const p of parts) {
     if (p.includes('\0')) throw new Error(`a NUL byte in a rank's argument, environment or directory: ${JSON.stringify(p.slice(0, 40))}`);
@@ -162,7 +166,7 @@ export function startBatch(
   };
   let request: Buffer;
   try {
-    request = encodeBatch(launches);
+    request = encodeBatch(launches, helper);
   } catch (e) {
     return fail((e as Error).message);
   }

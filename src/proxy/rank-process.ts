@@ -10,6 +10,12 @@ export interface RankLaunch {
   rank: number;
   file: string;
   args: string[];
+  /**
+   * The program's argv[0] as the user typed it (`./a.out`, `hostname`), as mpiexec passes it; `file` is what
+   * runs. Undefined: argv[0] is `file`. Applied where the final exec allows it (Node's spawn, the native helper's
+   * exec); a launch whose file is a wrapper carries it no further (isolate: applyArgv0).
+   */
+  argv0?: string;
   cwd: string;
   env: Record<string, string>;
   stdin: boolean;
@@ -79,6 +85,7 @@ export class RankProcess implements RankHandle {
     let child: ChildProcess;
     try {
       child = spawn(l.file, l.args, {
+        argv0: l.argv0,
         cwd: l.cwd,
         env: l.env,
         stdio: [l.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe'],

@@ -16,7 +16,17 @@ export function encodeLaunches(list: readonly RankLaunch[]): { envs: Array<Recor
       envs.push(base);
       envIndex.set(base, i);
     }
-    return { rank: l.rank, file: l.file, args: l.args, cwd: l.cwd, env: i, extra: l.extraEnv ?? {}, stdin: l.stdin, ...(l.pmi ? { pmi: l.pmi } : {}) };
+    return {
+      rank: l.rank,
+      file: l.file,
+      ...(l.argv0 !== undefined && l.argv0 !== l.file ? { argv0: l.argv0 } : {}),
+      args: l.args,
+      cwd: l.cwd,
+      env: i,
+      extra: l.extraEnv ?? {},
+      stdin: l.stdin,
+      ...(l.pmi ? { pmi: l.pmi } : {}),
+    };
   });
   return { envs, launches };
 }
@@ -26,6 +36,7 @@ export function decodeLaunches(envs: ReadonlyArray<Record<string, string>>, laun
   return launches.map((l) => ({
     rank: l.rank,
     file: l.file,
+    ...(typeof l.argv0 === 'string' ? { argv0: l.argv0 } : {}),
     args: l.args,
     cwd: l.cwd,
     env: { ...envs[l.env], ...l.extra },

@@ -221,6 +221,7 @@ export class Job {
       out[r.proxy]?.push({
         rank: r.rank,
         file: segFile[r.segment] ?? r.program,
+        argv0: req.segments[r.segment]?.program,
         args: r.args,
         cwd: segCwd[r.segment] ?? deps.cwd,
         env,
@@ -479,7 +480,7 @@ export class Job {
     const proxyOfHost = new Map(plan.proxies.map((p) => [p.host, p.index] as const));
     let next = 0;
     const placedProxy: number[] = [];
-    const perRank: Array<{ file: string; args: string[]; cwd: string; appnum: number }> = [];
+    const perRank: Array<{ file: string; argv0: string; args: string[]; cwd: string; appnum: number }> = [];
     req.commands.forEach((cmd, appnum) => {
       const info = new Map(cmd.info);
       if (info.has('hostfile')) throw usageError(`the info key hostfile is not supported`, 'hostfile', 'name the hosts with the info key host');
@@ -496,7 +497,7 @@ export class Job {
       const file = resolveProgram(cmd.command, cwd, searchPath);
       for (let k = 0; k < cmd.maxprocs; k++) {
         placedProxy.push(hosts.length > 0 ? (hosts[k % hosts.length] as number) : (worldSeq[next++ % worldSeq.length] ?? 0));
-        perRank.push({ file, args: cmd.args, cwd, appnum });
+        perRank.push({ file, argv0: cmd.command, args: cmd.args, cwd, appnum });
       }
     });
     const localSize = new Map<number, number>();
@@ -515,6 +516,7 @@ export class Job {
       list.push({
         rank: id,
         file: what.file,
+        argv0: what.argv0,
         args: what.args,
         cwd: what.cwd,
         env: { ...baseEnv, ...extraEnv },

@@ -245,3 +245,39 @@ describe('bounded PMI storage', () => {
     expect(r.stderr).toMatch(/^hint: /m);
   });
 });
+
+describe('argv[0] as typed', () => {
+  const PRINT = ['-e', 'console.log(process.argv0)'];
+
+  it.each([
+    ['the default (isolated, ranks started by the native helper)', [], {}],
+    ['--isolate off -bind-to none, no native helper (Node starts the ranks)', ['--isolate', 'off', '-bind-to', 'none'], { TSMPIEXEC_NATIVE: '0' }],
+    ['--isolate off with the native helper', ['--isolate', 'off'], {}],
+    ['a rank with stdin and one without, bound to cores', ['-bind-to', 'core'], {}],
+  ])('%s: node, not its resolved path', async (_name, extra, env) => {
+    const r = await jobs.run([...extra, '-n', '2', 'node', ...PRINT], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual(['node', 'node']);
+  });
+
+  it('./prog stays ./prog, and the program is still the one in the working directory', async () => {
+    const dir = fs.mkdtempSync(path.join(os.homedir(), '.tsmpi-argv0-'));
+    try {
+      fs.symlinkSync(process.execPath, path.join(dir, 'mynode'));
+      const r = await jobs.run(['-wdir', dir, '-n', '1', './mynode', '-e', 'console.log(process.argv0, process.execPath === require("fs").realpathSync(process.argv0))']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe('./mynode true');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the documented fallback: without the native helper, a wrapper (sh for isolation, taskset for binding) passes the resolved path', async () => {
+    for (const extra of [[], ['--isolate', 'off', '-bind-to', 'core']]) {
+      const r = await jobs.run([...extra, '-n', '1', 'node', ...PRINT], { env: { TSMPIEXEC_NATIVE: '0' } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(path.isAbsolute(r.stdout.trim()), r.stdout).toBe(true);
+      expect(path.basename(r.stdout.trim())).toBe('node');
+    }
+  });
+});
