@@ -244,10 +244,16 @@ const TABLE = [
     man: 'Prefix every line a rank writes to stdout or stderr with [RANK].',
   },
   {
+    name: 'prepend-pattern', aliases: [], group: 'io', scope: 'global', arity: 1, valueName: 'PAT', valueKind: 'text',
+    origin: 'hydra', dashes: 1,
+    help: 'prefix each output line with PAT',
+    man: 'Prefix every line a rank writes to stdout or stderr with PAT, where, as in Hydra, %r is the rank, %h the host, %g the process group (0 for the command line\'s ranks, k for the k-th MPI_Comm_spawn), %p the proxy (the host\'s index in the job) and %% a percent sign: -prepend-pattern \'[%r@%h] \'. It replaces the -l label.',
+  },
+  {
     name: 'outfile-pattern', aliases: [], group: 'io', scope: 'global', arity: 1, valueName: 'PAT', valueKind: 'text',
     origin: 'hydra', dashes: 1,
     help: 'write rank stdout to files named by PAT',
-    man: 'Write each rank\'s stdout to the file PAT names, where %r is the rank, %h the host, %g the segment index and %% a percent sign.',
+    man: 'Write each rank\'s stdout to the file PAT names, where %r is the rank, %h the host, %g the process group (0 for the command line\'s ranks, k for the k-th MPI_Comm_spawn, as in Hydra), %p the proxy and %% a percent sign.',
   },
   {
     name: 'errfile-pattern', aliases: [], group: 'io', scope: 'global', arity: 1, valueName: 'PAT', valueKind: 'text',

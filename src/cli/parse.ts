@@ -163,6 +163,9 @@ const INTERPRET: { [K in OptionName]: Interpret } = {
   'prepend-rank': (t) => {
     t.job.prependRank = true;
   },
+  'prepend-pattern': (t, [v = ''], label) => {
+    t.job.prependPattern = checkFilePattern(v, label);
+  },
   'outfile-pattern': (t, [v = ''], label) => {
     t.job.outfilePattern = checkFilePattern(v, label);
   },

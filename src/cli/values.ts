@@ -64,14 +64,14 @@ export function parseStdinTarget(text: string, label: string): StdinTarget {
   throw badValue(`${label} needs a rank number, 'all' or 'none', got '${text}'`, label, `e.g. ${label} 0 (the default) or ${label} none`);
 }
 
-/** Output-file patterns: %r rank, %h host, %g segment, %% a percent sign; anything else after % is an error. */
+/** Output patterns: %r rank, %h host, %g process group, %p proxy, %% a percent sign; anything else after % is an error. */
 export function checkFilePattern(text: string, label: string): string {
-  const hint = 'use %r (rank), %h (host), %g (segment) or %% (a percent sign)';
+  const hint = 'use %r (rank), %h (host), %g (process group), %p (proxy) or %% (a percent sign)';
   if (text === '') throw badValue(`${label} needs a file name pattern, got ''`, label, hint);
   for (let i = 0; i < text.length; i++) {
     if (text[i] !== '%') continue;
     const c = text[i + 1];
-    if (c === undefined || !'rhg%'.includes(c)) {
+    if (c === undefined || !'rhgp%'.includes(c)) {
       throw badValue(`${label} pattern '${text}' has an unknown escape '%${c ?? ''}'`, label, hint);
     }
     i++;

@@ -3,7 +3,7 @@
 // `[rank]` under -l. Back-pressure: write() returns false while any sink is over its high-water mark, and the
 // caller pauses its sources until onDrain fires.
 import { LineAssembler, labelLines } from './lines.js';
-import { expandPattern } from './patterns.js';
+import { expandPattern, type PatternFields } from './patterns.js';
 import type { Sink } from './sink.js';
 
 export type StreamName = 'stdout' | 'stderr';
@@ -12,10 +12,12 @@ export interface MuxOptions {
   stdout: Sink;
   stderr: Sink;
   prependRank: boolean;
+  /** -prepend-pattern: each line's prefix (wins over prependRank) */
+  prependPattern?: string;
   outfilePattern?: string;
   errfilePattern?: string;
-  /** host and segment of a rank, for the patterns */
-  rankInfo(rank: number): { host: string; segment: number };
+  /** what the patterns name of a rank */
+  rankInfo(rank: number): PatternFields;
   openFile(path: string): Sink;
   /** label colouring hook (report/ decides; identity when not a TTY) */
   label?(rank: number, stream: StreamName): string;
@@ -38,8 +40,7 @@ export class OutputMux {
     if (pattern === undefined) {
       s = stream === 'stdout' ? this.o.stdout : this.o.stderr;
     } else {
-      const info = this.o.rankInfo(rank);
-      const path = expandPattern(pattern, { rank, host: info.host, segment: info.segment });
+      const path = expandPattern(pattern, this.o.rankInfo(rank));
       s = this.files.get(path);
       if (!s) {
         s = this.o.openFile(path);
@@ -60,9 +61,26 @@ export class OutputMux {
     return a;
   }
 
+  private readonly patternPrefix = new Map<number, string>();
+
+  /** The line prefix of a rank's output: -prepend-pattern's expansion, -l's label, or none. */
+  private prefix(rank: number, stream: StreamName): string | undefined {
+    const pattern = this.o.prependPattern;
+    if (pattern !== undefined) {
+      let p = this.patternPrefix.get(rank);
+      if (p === undefined) {
+        p = expandPattern(pattern, this.o.rankInfo(rank));
+        this.patternPrefix.set(rank, p);
+      }
+      return p;
+    }
+    return this.o.prependRank ? (this.o.label?.(rank, stream) ?? `[${rank}] `) : undefined;
+  }
+
   private emit(rank: number, stream: StreamName, data: Buffer, terminate: boolean): void {
     const sink = this.sink(rank, stream);
-    const out = this.o.prependRank ? labelLines(data, this.o.label?.(rank, stream) ?? `[${rank}] `, terminate) : data;
+    const prefix = this.prefix(rank, stream);
+    const out = prefix !== undefined ? labelLines(data, prefix, terminate) : data;
     if (!sink.write(out) && !this.blocked.has(sink)) {
       this.blocked.add(sink);
       sink.onDrain(() => {

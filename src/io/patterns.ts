@@ -3,7 +3,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { usageError } from '../util/errors.js';
 
-export function expandPattern(pattern: string, v: { rank: number; host: string; segment: number }): string {
+/** What a pattern can name of a rank: as Hydra's, %g is the process group (0: the command line's ranks, k: the k-th spawn) and %p the proxy. */
+export interface PatternFields {
+  rank: number;
+  host: string;
+  group: number;
+  proxy: number;
+}
+
+export function expandPattern(pattern: string, v: PatternFields): string {
   return pattern.replace(/%(.)/g, (m, c: string) => {
     switch (c) {
       case 'r':
@@ -11,11 +19,13 @@ export function expandPattern(pattern: string, v: { rank: number; host: string; 
       case 'h':
         return v.host;
       case 'g':
-        return String(v.segment);
+        return String(v.group);
+      case 'p':
+        return String(v.proxy);
       case '%':
         return '%';
       default:
-        throw usageError(`unknown escape ${m} in an output file pattern`, pattern, 'use %r (rank), %h (host), %g (segment) or %%');
+        throw usageError(`unknown escape ${m} in an output pattern`, pattern, 'use %r (rank), %h (host), %g (process group), %p (proxy) or %%');
     }
   });
 }
@@ -25,7 +35,7 @@ export function expandPattern(pattern: string, v: { rank: number; host: string; 
  * (a job must not run only to fail at its first line of output). Throws a usage error naming the first that
  * cannot; a file itself may or may not exist yet.
  */
-export function checkPatternDirs(option: string, pattern: string, ranks: ReadonlyArray<{ rank: number; host: string; segment: number }>, cwd: string): void {
+export function checkPatternDirs(option: string, pattern: string, ranks: readonly PatternFields[], cwd: string): void {
   const seen = new Set<string>();
   for (const r of ranks) {
     const file = path.resolve(cwd, expandPattern(pattern, r));

@@ -63,6 +63,8 @@ export interface JobRequest {
   /** Default working directory for all segments (-wdir before the first segment). */
   wdir?: string;
   prependRank: boolean;
+  /** -prepend-pattern: every output line's prefix (%r %h %g %p %%) */
+  prependPattern?: string;
   outfilePattern?: string;
   errfilePattern?: string;
   /** Seconds; undefined = no timeout. MPIEXEC_TIMEOUT supplies the default. */

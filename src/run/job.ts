@@ -184,9 +184,10 @@ export class Job {
       stdout: deps.stdout,
       stderr: deps.stderr,
       prependRank: req.prependRank,
+      prependPattern: req.prependPattern,
       outfilePattern: req.outfilePattern,
       errfilePattern: req.errfilePattern,
-      rankInfo: (r) => ({ host: this.hostOf(r), segment: plan.ranks[r]?.segment ?? this.spawned.get(r)?.segment ?? 0 }),
+      rankInfo: (r) => ({ rank: r, host: this.hostOf(r), group: this.spawned.get(r)?.group ?? 0, proxy: plan.ranks[r]?.proxy ?? this.spawned.get(r)?.proxy ?? 0 }),
       openFile: deps.openFile,
       label: (rank, stream) => this.label(rank, stream),
     });
@@ -207,7 +208,7 @@ export class Job {
     });
     const segFile = req.segments.map((s, i) => resolveSegmentProgram(s.program, segCwd[i] ?? deps.cwd, segEnv[i] ?? {}, deps.env));
     this.segWiring = this.wireSegments(segFile, segCwd, segEnv);
-    const where = plan.ranks.map((r) => ({ rank: r.rank, host: r.host, segment: r.segment }));
+    const where = plan.ranks.map((r) => ({ rank: r.rank, host: r.host, group: 0, proxy: r.proxy }));
     if (req.outfilePattern !== undefined) checkPatternDirs('-outfile-pattern', req.outfilePattern, where, deps.cwd);
     if (req.errfilePattern !== undefined) checkPatternDirs('-errfile-pattern', req.errfilePattern, where, deps.cwd);
     const out: RankLaunch[][] = plan.proxies.map(() => []);

@@ -51,10 +51,10 @@ describe('jobs across hosts', () => {
     for (let i = 0; i < 8; i++) expect(r.stdout).toContain(`hello from rank ${i} of 8 on h${(i % 4) + 1} (allreduce sum 28, expected 28)`);
   });
 
-  it('gives ranks on remote hosts argv[0] as typed (node, not /usr/bin/node), as mpiexec does', async () => {
-    const r = await run(['-hosts', 'h1,h2', '-n', '2', 'node', '-e', 'console.log(`${process.argv0} on ${require("os").hostname()}`)']);
+  it('gives ranks on remote hosts argv[0] as typed (node, not /usr/bin/node); -prepend-pattern names host and proxy', async () => {
+    const r = await run(['-prepend-pattern', '%r@%h/%p: ', '-hosts', 'h1,h2', '-n', '2', 'node', '-e', 'console.log(`${process.argv0} on ${require("os").hostname()}`)']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.trim().split('\n').sort()).toEqual(['node on h1', 'node on h2']);
+    expect(r.stdout.trim().split('\n').sort()).toEqual(['0@h1/0: node on h1', '1@h2/1: node on h2']);
   });
 
   it('passes 1 MiB messages around a ring spanning hosts', async () => {

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FIX, trackedJobs } from '../helpers/run.js';
+import { FIX, runHydra, trackedJobs } from '../helpers/run.js';
 
 const jobs = trackedJobs();
 
@@ -154,6 +154,21 @@ describe('options job scripts carry over', () => {
     const lines = r.stderr.trim().split('\n');
     expect(lines[0]).toBe("tsmpiexec: -rmk, -iface, -disable-x: accepted from other launchers' job scripts; they have no effect here");
     expect(lines.slice(1).sort()).toEqual([`tsmpiexec: rank 0 on ${os.hostname()}: exited with code 0`, `tsmpiexec: rank 1 on ${os.hostname()}: exited with code 0`]);
+  });
+
+  it('-prepend-pattern prefixes every line with %r %h %g %p, as Hydra does for the same command', async () => {
+    const args = ['-prepend-pattern', '[%r|%h|%g|%p%%] ', '-n', '2', 'sh', '-c', 'echo out; echo err >&2', ':', '-n', '1', 'sh', '-c', 'echo b'];
+    const r = await jobs.run(args);
+    expect(r.code, r.stderr).toBe(0);
+    const h = os.hostname();
+    expect(r.stdout.trim().split('\n').sort()).toEqual([`[0|${h}|0|0%] out`, `[1|${h}|0|0%] out`, `[2|${h}|0|0%] b`]);
+    expect(r.stderr.trim().split('\n').sort()).toEqual([`[0|${h}|0|0%] err`, `[1|${h}|0|0%] err`]);
+    const marker = `hydra-${process.pid}`;
+    jobs.track(marker);
+    const hy = await runHydra(args, marker);
+    expect(hy.code).toBe(0);
+    expect(hy.stdout.trim().split('\n').sort()).toEqual(r.stdout.trim().split('\n').sort());
+    expect(hy.stderr.trim().split('\n').sort()).toEqual(r.stderr.trim().split('\n').sort());
   });
 
   it('Open MPI\'s -x and --mca reach the ranks', async () => {

@@ -100,6 +100,7 @@ const SAMPLE: Record<string, string[]> = {
   envnone: [],
   wdir: ['/tmp'],
   'prepend-rank': [],
+  'prepend-pattern': ['[%r@%h] '],
   'outfile-pattern': ['o.%r'],
   'errfile-pattern': ['e.%r'],
   stdin: ['all'],

@@ -45,8 +45,8 @@ describe('labels and patterns', () => {
     expect(labelLines(b('a\nb\n'), '[3] ', false).toString()).toBe('[3] a\n[3] b\n');
     expect(labelLines(b('tail'), '[0] ', true).toString()).toBe('[0] tail\n');
   });
-  it('expands %r %h %g %%', () => {
-    expect(expandPattern('out.%r.%h.%g.%%', { rank: 5, host: 'n1', segment: 2 })).toBe('out.5.n1.2.%');
+  it('expands %r %h %g %p %%', () => {
+    expect(expandPattern('out.%r.%h.%g.%p.%%', { rank: 5, host: 'n1', group: 2, proxy: 3 })).toBe('out.5.n1.2.3.%');
     expect(() => expandPattern('x%q', { rank: 0, host: 'h', segment: 0 })).toThrow(/unknown escape %q/);
   });
 });
