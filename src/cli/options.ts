@@ -435,8 +435,8 @@ const TABLE = [
   },
   {
     name: 'timestamp-output', aliases: [], group: 'compat', scope: 'global', arity: 0, origin: 'openmpi', dashes: 2,
-    help: 'accepted; has no effect here',
-    man: 'Open MPI\'s time stamps on output lines; accepted with one line saying it has no effect.',
+    help: 'start each output line with its time',
+    man: 'Open MPI\'s spelling: every line a rank writes starts with the time tsmpiexec received it, in UTC, as [2026-12-03T14:10:07.123Z], before any -l or -prepend-pattern label.',
   },
   // ── general ───────────────────────────────────────────────────────────────────────────────────
   {

@@ -224,7 +224,9 @@ const INTERPRET: { [K in OptionName]: Interpret } = {
   'demux': noEffect,
   'iface': noEffect,
   'profile': noEffect,
-  'timestamp-output': noEffect,
+  'timestamp-output': (t) => {
+    t.job.timestampOutput = true;
+  },
   membind: (t, [v = ''], label) => {
     t.job.membind = parseMembind(v, label);
   },

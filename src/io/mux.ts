@@ -14,6 +14,8 @@ export interface MuxOptions {
   prependRank: boolean;
   /** -prepend-pattern: each line's prefix (wins over prependRank) */
   prependPattern?: string;
+  /** --timestamp-output: the time stamp every line starts with (before the label), taken as the line arrives */
+  timestamp?(): string;
   outfilePattern?: string;
   errfilePattern?: string;
   /** what the patterns name of a rank */
@@ -63,8 +65,14 @@ export class OutputMux {
 
   private readonly patternPrefix = new Map<number, string>();
 
-  /** The line prefix of a rank's output: -prepend-pattern's expansion, -l's label, or none. */
+  /** The line prefix of a rank's output: a time stamp, then -prepend-pattern's expansion, -l's label, or none. */
   private prefix(rank: number, stream: StreamName): string | undefined {
+    const label = this.label(rank, stream);
+    if (this.o.timestamp === undefined) return label;
+    return `[${this.o.timestamp()}] ${label ?? ''}`;
+  }
+
+  private label(rank: number, stream: StreamName): string | undefined {
     const pattern = this.o.prependPattern;
     if (pattern !== undefined) {
       let p = this.patternPrefix.get(rank);

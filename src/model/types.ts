@@ -65,6 +65,8 @@ export interface JobRequest {
   prependRank: boolean;
   /** -prepend-pattern: every output line's prefix (%r %h %g %p %%) */
   prependPattern?: string;
+  /** --timestamp-output: every output line starts with its arrival time */
+  timestampOutput?: boolean;
   outfilePattern?: string;
   errfilePattern?: string;
   /** Seconds; undefined = no timeout. MPIEXEC_TIMEOUT supplies the default. */

@@ -185,6 +185,7 @@ export class Job {
       stderr: deps.stderr,
       prependRank: req.prependRank,
       prependPattern: req.prependPattern,
+      timestamp: req.timestampOutput ? () => new Date().toISOString() : undefined,
       outfilePattern: req.outfilePattern,
       errfilePattern: req.errfilePattern,
       rankInfo: (r) => ({ rank: r, host: this.hostOf(r), group: this.spawned.get(r)?.group ?? 0, proxy: plan.ranks[r]?.proxy ?? this.spawned.get(r)?.proxy ?? 0 }),

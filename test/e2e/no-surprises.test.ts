@@ -171,6 +171,20 @@ describe('options job scripts carry over', () => {
     expect(hy.stderr.trim().split('\n').sort()).toEqual(r.stderr.trim().split('\n').sort());
   });
 
+  it('--timestamp-output starts every line with the time it arrived, before the -l label', async () => {
+    const before = new Date().toISOString();
+    const r = await jobs.run(['--timestamp-output', '-l', '-n', '2', 'sh', '-c', 'echo a; echo b >&2']);
+    const after = new Date().toISOString();
+    expect(r.code, r.stderr).toBe(0);
+    const lines = [...r.stdout.trim().split('\n'), ...r.stderr.trim().split('\n')];
+    expect(lines).toHaveLength(4);
+    for (const l of lines) {
+      const m = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\] \[[01]\] [ab]$/.exec(l);
+      expect(m, l).not.toBeNull();
+      expect((m?.[1] ?? '') >= before && (m?.[1] ?? '') <= after, l).toBe(true);
+    }
+  });
+
   it('Open MPI\'s -x and --mca reach the ranks', async () => {
     const r = await jobs.run(['-genvnone', '-x', 'HOME', '-x', 'GREETING=hello there', '--mca', 'btl', 'self', '-n', '1', 'env']);
     expect(r.code).toBe(0);
