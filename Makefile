@@ -45,7 +45,17 @@ dist/native/tsmpiexec-helper: native/helper.c scripts/build-native.sh
 dist/native/libtsmpiexec-pmi.so: native/libpmi.c native/tsmpiexec-pmi.h scripts/build-native.sh
 	@CC=$(CC) sh scripts/build-native.sh pmi
 
-build: dist/native/tsmpiexec-helper dist/native/libtsmpiexec-pmi.so dist/main.js
+# The optional PMIx server (native/pmix-server.c, docs/pmix.md): one per host and job, for Open MPI programs,
+# linked with libpmix (pkg-config pmix; Debian's libpmix-dev). Without libpmix the build goes on without it and
+# Open MPI jobs take the PMI-1 route. `make build TSMPIEXEC_NO_PMIX=1` builds as if libpmix were missing.
+dist/native/tsmpiexec-pmix-server: native/pmix-server.c scripts/build-native.sh
+	@CC=$(CC) sh scripts/build-native.sh pmix
+ifeq ($(TSMPIEXEC_NO_PMIX),1)
+export TSMPIEXEC_NO_PMIX
+.PHONY: dist/native/tsmpiexec-pmix-server
+endif
+
+build: dist/native/tsmpiexec-helper dist/native/libtsmpiexec-pmi.so dist/native/tsmpiexec-pmix-server dist/main.js
 
 # Regenerate the files derived from the option table (a unit test fails when they drift).
 man: build

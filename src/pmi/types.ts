@@ -1,6 +1,7 @@
 // The PMI layer's contracts: what a proxy's PMI engine needs from the world above it (PmiUpstream), what it
 // reports (PmiServerEvents), and how groups and ranks are described. Types only; server.ts re-exports them.
 import type { SpawnRequest } from './spawn.js';
+import type { PmixJob } from '../pmix/types.js';
 
 export type { SpawnCommand, SpawnRequest } from './spawn.js';
 
@@ -20,6 +21,8 @@ export interface PmiGroupInfo {
   initialKvs?: Array<[string, string]>;
   /** The job's KVS limits (--kvs-max-keys, --kvs-max-bytes); undefined: DEFAULT_KVS_LIMITS. */
   kvsLimits?: KvsLimits;
+  /** The ranks speak PMIx (Open MPI's ext3x): each proxy serves it through the helper (src/pmix). */
+  pmix?: PmixJob;
 }
 
 export type KvsOverflow = { limit: 'keys' | 'bytes'; max: number };

@@ -18,6 +18,8 @@ import { findNativeHelper } from '../isolate/native.js';
 import { startBatch, BATCH_SIZE } from './rank-batch.js';
 import { RankProcess, SETTLE_AFTER_EXIT_MS, type RankHandle, type RankLaunch, type RankProcessEvents } from './rank-process.js';
 import { GroupReaper } from './reaper.js';
+import { PmixHelper } from '../pmix/helper.js';
+import { pmixServer } from '../pmix/server-path.js';
 
 /** Connection ids of PMI_PORT endpoints: PMI_FD connections use the ranks' ids, far below. */
 const ENDPOINT_CONN_ID_BASE = 1e9;
@@ -65,6 +67,8 @@ export interface HostProxyOptions {
    * `make build` made (isolate/native.ts, off with TSMPIEXEC_NATIVE=0); false starts every rank with Node.
    */
   batchHelper?: string | false;
+  /** group.pmix: the PMIx server helper (default: the one make build made, see src/pmix/server-path.ts). */
+  pmixServer?: string;
 }
 
 export class HostProxy {
@@ -92,6 +96,10 @@ export class HostProxy {
    * (status 1) instead of leaving the others waiting forever for a rank that exited 0 with a dead connection.
    */
   private readonly pmiBroken = new Set<number>();
+  /** group.pmix: this host's PMIx server, and what each of its ranks told it (connected, finalized). */
+  private pmixHelper: PmixHelper | undefined;
+  private pmixStarting: Promise<void> | undefined;
+  private readonly pmixStates = new Map<number, PmiState>();
 
   constructor(o: HostProxyOptions) {
     this.o = o;
@@ -136,17 +144,64 @@ export class HostProxy {
     return this.o.pmiTransport ?? 'fd';
   }
 
-  /** Spawn every rank, in rank order (PMI_PORT modes: once the endpoint listens). */
+  /** Spawn every rank, in rank order (PMI_PORT modes: once the endpoint listens; PMIx: once its server is up). */
   start(): void {
     this.reaper = new GroupReaper();
-    const transport = this.transport;
-    if (transport === 'fd') {
-      this.spawnAll(this.o.launches, undefined);
+    if (this.o.group.pmix !== undefined) this.startPmix();
+    else this.startRanks(this.o.launches);
+  }
+
+  /**
+   * PMIx (docs/pmix.md): first this host's PMIx server, which gives every rank its PMIx variables; then the
+   * ranks as usual. Until then stdin goes to stand-ins and signals wait, as in PMI_PORT modes.
+   */
+  private startPmix(): void {
+    const job = this.o.group.pmix;
+    if (job === undefined) return;
+    for (const l of this.o.launches) if (l.stdin) this.stdinStandIns.set(l.rank, new PassThrough());
+    const ev = this.o.events;
+    const kvsname = this.o.group.kvsname;
+    const found = this.o.pmixServer !== undefined ? { path: this.o.pmixServer } : pmixServer(process.env);
+    if (found.path === undefined) {
+      this.notStarted(`Open MPI's PMIx route needs the PMIx server helper, and on ${this.host} ${found.why}`);
       return;
     }
-    for (const l of this.o.launches) if (l.stdin) this.stdinStandIns.set(l.rank, new PassThrough());
+    const server = found.path;
+    this.pmixStarting = PmixHelper.start(server, job, {
+      upstream: this.o.upstream,
+      kvsname,
+      connected: (r) => {
+        if (this.pmixStates.get(r) !== 'finalized') this.pmixStates.set(r, 'initialized');
+      },
+      finalized: (r) => this.pmixStates.set(r, 'finalized'),
+      aborted: (r, code, message) => ev.aborted(r, code, message),
+      failed: (message) => ev.pmiError(undefined, message),
+      ...(this.o.debug ? { debug: this.o.debug } : {}),
+    }).then(
+      (helper) => {
+        this.pmixHelper = helper;
+        if (this.closed) return;
+        if (this.killRequested) {
+          this.notStarted('the job ended before the rank started');
+          return;
+        }
+        const launches = this.o.launches.map((l) => ({ ...l, env: { ...l.env, ...helper.envOf(l.pmi?.rank ?? l.rank) } }));
+        this.startRanks(launches);
+        if (this.spawned) for (const s of this.pendingSignals.splice(0)) this.signal(s);
+      },
+      (e: unknown) => this.notStarted(`cannot start the PMIx server on ${this.host}: ${e instanceof Error ? e.message : String(e)}`),
+    );
+  }
+
+  private startRanks(launches: RankLaunch[]): void {
+    const transport = this.transport;
+    if (transport === 'fd') {
+      this.spawnAll(launches, undefined);
+      return;
+    }
+    for (const l of launches) if (l.stdin && !this.stdinStandIns.has(l.rank)) this.stdinStandIns.set(l.rank, new PassThrough());
     this.pmi.setIdResolver((id): PmiRankInfo | undefined => this.identities.get(id));
-    this.opening = this.openEndpoint(this.o.launches.length, 0).then(
+    this.opening = this.openEndpoint(launches.length, 0).then(
       (ep) => {
         if (this.closed) {
           void ep.close();
@@ -158,7 +213,7 @@ export class HostProxy {
           this.notStarted('the job ended before the rank started');
           return;
         }
-        this.spawnAll(this.o.launches, ep);
+        this.spawnAll(launches, ep);
         for (const s of this.pendingSignals.splice(0)) this.signal(s);
       },
       (e: unknown) => this.notStarted(`cannot open the PMI endpoint: ${e instanceof Error ? e.message : String(e)}`),
@@ -253,7 +308,8 @@ export class HostProxy {
     let outcome: RankOutcome = { kind: 'exited', code: 0 };
     const report = (): void => {
       this.pmi.detach(rank);
-      const state = this.pmi.state(who.rank, who.kvsname);
+      const pmixState = who.kvsname === this.o.group.kvsname ? this.pmixStates.get(who.rank) : undefined;
+      const state = pmixState ?? this.pmi.state(who.rank, who.kvsname);
       ev.settled(rank, outcome, state === 'none' && this.pmiBroken.has(rank) ? 'initialized' : state);
     };
     return {
@@ -389,7 +445,9 @@ export class HostProxy {
   async close(): Promise<void> {
     this.closed = true;
     this.reaper?.close();
+    if (this.pmixStarting) await this.pmixStarting;
     if (this.opening) await this.opening;
+    await this.pmixHelper?.close();
     await Promise.all(this.endpoints().map((e) => e.close()));
   }
 
