@@ -28,7 +28,7 @@ _tsmpiexec() {
       -wdir|--wdir) COMPREPLY=($(compgen -d -- "$cur")) ;;
       -stdin|--stdin) COMPREPLY=($(compgen -W "0 all none" -- "$cur")) ;;
       -pmi-transport|--pmi-transport) COMPREPLY=($(compgen -W "fd tcp unix" -- "$cur")) ;;
-      -mpi|--mpi) COMPREPLY=($(compgen -W "auto openmpi mpich none" -- "$cur")) ;;
+      -mpi|--mpi) COMPREPLY=($(compgen -W "auto openmpi mpich pmix none" -- "$cur")) ;;
       -isolate|--isolate) COMPREPLY=($(compgen -W "auto strict off" -- "$cur")) ;;
       -tmp|--tmp) COMPREPLY=($(compgen -W "private host" -- "$cur")) ;;
       -help|--help|-h|--h) COMPREPLY=($(compgen -W "n hosts f usize ppn oversubscribe configfile bind-to map-by membind gpus-per-proc report-bindings launcher launcher-exec launch-timeout tree-width no-tree proxy-cmd timeout grace genv genvlist genvall genvnone env envlist envall envnone wdir prepend-rank prepend-pattern outfile-pattern errfile-pattern stdin pmi-transport mpi kvs-max-keys kvs-max-bytes pmi-port isolate tmp mem-per-rank pids-per-rank report report-json report-html timing dry-run json verbose x mca allow-run-as-root print-all-exitcodes disable-auto-cleanup skip-launch-node localhost disable-hostname-propagation rmk enable-x disable-x demux iface profile timestamp-output version help" -- "$cur")) ;;

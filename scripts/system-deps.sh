@@ -7,6 +7,7 @@ pkgs=(mpich libmpich-dev libpmi2-0-dev openssh-server openssh-client iproute2 pr
   gcc libc6-dev  # the optional native helper (native/helper.c), which the tests run both with and without
   slurm-wlm munge  # a real one-node Slurm for the batch-system tests (test/slurm/cluster.sh)
   openmpi-bin libopenmpi-dev python3-mpi4py  # Open MPI and mpi4py programs next to MPICH's
+  libpmix-dev pkg-config  # libpmix for the PMIx server (native/pmix-server.c)
   hwloc numactl  # topology (lstopo) and the binding fallbacks
   time)  # GNU time: the launcher's peak memory in the bounded-KVS test
 missing=()

@@ -276,9 +276,9 @@ const TABLE = [
   },
   {
     name: 'mpi', aliases: [], group: 'pmi', scope: 'global', arity: 1, valueName: 'KIND', valueKind: 'choice',
-    choices: ['auto', 'openmpi', 'mpich', 'none'], default: 'auto', origin: 'tsmpiexec', dashes: 2,
-    help: 'MPI: auto|openmpi|mpich|none',
-    man: 'Which MPI the program uses, so its ranks can join one job. auto (the default) finds out from the program itself: the MPI library an ELF program links (libmpi.so.40 is Open MPI, libmpich.so.12 or libmpi.so.12 the MPICH family, Intel MPI and MVAPICH included), or for a Python program that uses mpi4py, the library mpi4py was built with. MPICH-family programs speak PMI themselves. Open MPI 4 programs get FLUX_JOB_ID and FLUX_PMI_LIBRARY_PATH, with which Open MPI loads tsmpiexec\'s PMI library (built by make build when a C compiler is installed). In a job of several ranks, a rank of an MPI program that ends without ever contacting the PMI server ran as a one-rank job of its own (a singleton): the job fails with one line saying so. none gives the ranks nothing and turns that check off.',
+    choices: ['auto', 'openmpi', 'mpich', 'pmix', 'none'], default: 'auto', origin: 'tsmpiexec', dashes: 2,
+    help: 'openmpi|mpich|pmix|none',
+    man: 'Which MPI the program uses, so its ranks can join one job. auto (the default) finds out from the program itself: the MPI library an ELF program links (libmpi.so.40 is Open MPI, libmpich.so.12 or libmpi.so.12 the MPICH family, Intel MPI and MVAPICH included), or for a Python program that uses mpi4py, the library mpi4py was built with. MPICH-family programs speak PMI themselves. Open MPI 4 programs join over PMIx where tsmpiexec\'s PMIx server was built (make build with libpmix-dev installed): each host runs one for the job, and the ranks get its PMIx variables, FLUX_JOB_ID and OMPI_MCA_pmix=ext3x. Without it they get FLUX_JOB_ID and FLUX_PMI_LIBRARY_PATH, with which Open MPI loads tsmpiexec\'s PMI library (built by make build when a C compiler is installed). pmix is Open MPI over PMIx and nothing else: the job stops before it starts when the PMIx server is missing. In a job of several ranks, a rank of an MPI program that ends without ever contacting the PMI server ran as a one-rank job of its own (a singleton): the job fails with one line saying so. none gives the ranks nothing and turns that check off.',
   },
   {
     name: 'kvs-max-keys', aliases: [], group: 'pmi', scope: 'global', arity: 1, valueName: 'N', valueKind: 'int',

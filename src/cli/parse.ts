@@ -62,7 +62,7 @@ function envPair(values: readonly string[], label: string): [string, string] {
 
 const LAUNCHERS = ['fork', 'ssh', 'slurm'] as const;
 const TRANSPORTS = ['fd', 'tcp', 'unix'] as const;
-const MPI_CHOICES = ['auto', 'openmpi', 'mpich', 'none'] as const;
+const MPI_CHOICES = ['auto', 'openmpi', 'mpich', 'pmix', 'none'] as const;
 const ISOLATE_MODES = ['auto', 'strict', 'off'] as const;
 const TMP_CHOICES = ['private', 'host'] as const;
 

@@ -90,7 +90,7 @@ export interface JobRequest {
   /** PMI transport for ranks. */
   pmiTransport: 'fd' | 'tcp' | 'unix';
   /** --mpi: the program's MPI (auto: found from the program). */
-  mpi: 'auto' | 'openmpi' | 'mpich' | 'none';
+  mpi: 'auto' | 'openmpi' | 'mpich' | 'pmix' | 'none';
   /** Containment: cgroups + private /tmp (auto: best available, strict: required, off: neither). */
   isolate: 'auto' | 'strict' | 'off';
   memPerRankBytes?: number;

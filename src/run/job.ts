@@ -29,6 +29,8 @@ import { describeOutcome, formatBytes } from '../report/summary.js';
 import { usageError, TsmpiError, ERROR_CODES } from '../util/errors.js';
 import { detectMpi } from '../mpi/detect.js';
 import { pmiLibrary, randomJobNumber, type PmiLibrary, wireSegment, type SegmentWiring } from '../mpi/wire-up.js';
+import { pmixServer, type PmixServer } from '../pmix/server-path.js';
+import type { PmixJob } from '../pmix/types.js';
 import { EXIT } from './exit-status.js';
 
 /** Containment settings shared by every host (src/isolate). */
@@ -241,12 +243,14 @@ export class Job {
     const { req, plan, deps } = this;
     const jobNumber = randomJobNumber();
     let library: PmiLibrary | undefined;
+    let pmix: PmixServer | undefined;
     return req.segments.map((s, i) => {
       const file = files[i] ?? s.program;
       const env = envs[i] ?? {};
       const detection = req.mpi === 'none' ? { usesMpi: false, via: 'not looked at' } : detectMpi(file, s.args, cwds[i] ?? deps.cwd, env);
       library ??= pmiLibrary(deps.env);
-      const w = wireSegment(s.program, detection, { choice: req.mpi, size: plan.size, jobNumber, library });
+      pmix ??= pmixServer(deps.env);
+      const w = wireSegment(s.program, detection, { choice: req.mpi, size: plan.size, jobNumber, library, pmixServer: pmix });
       if (!w.ok) throw new TsmpiError(ERROR_CODES.PROGRAM, w.message, { culprit: s.program, hint: w.hint, exitStatus: EXIT.LAUNCH_FAILED });
       if (req.verbose) this.notice(`MPI: ${w.wiring.describe}`);
       return w.wiring;
@@ -310,6 +314,17 @@ export class Job {
     const { plan } = this;
     this.kvs.addGroup(plan.kvsname, plan.proxies.length);
     this.phase = 'running';
+    // PMIx (src/pmix): every proxy serves the whole job's map; a segment over PMIx makes the job one
+    const pmixJob: PmixJob | undefined = this.segWiring.some((w) => w.pmix === true)
+      ? {
+          nspace: plan.kvsname,
+          nodes: plan.proxies.map((p) => p.host),
+          nodeRanks: plan.proxies.map((p) => [...p.ranks]),
+          nodeIndex: 0,
+          appnums: plan.ranks.map((r) => r.appnum),
+          universeSize: plan.universeSize ?? plan.size,
+        }
+      : undefined;
     plan.proxies.forEach((p, i) => {
       // A proxy speaks only for its own ranks, with outcomes that are objects: anything else (a corrupted or
       // mismatched remote proxy) ends the job naming the host, rather than a crash or a rank settled twice.
@@ -350,6 +365,7 @@ export class Job {
           kvsLimits: this.req.kvsLimits,
           localCount: p.ranks.length,
           spawned: false,
+          ...(pmixJob ? { pmix: { ...pmixJob, nodeIndex: i } } : {}),
         },
         appnums,
         pmiTransport: this.req.pmiTransport,

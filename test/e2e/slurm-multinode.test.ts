@@ -15,6 +15,7 @@ const skip = unavailable !== undefined && process.env.CI !== 'true';
 const hello = path.join(FIX, 'hello');
 const ompiHello = path.join(FIX, 'ompi-hello');
 const pmiLibrary = path.resolve('dist/native/libtsmpiexec-pmi.so');
+const pmixServer = path.resolve('dist/native/tsmpiexec-pmix-server');
 const node = process.execPath;
 
 let bed: { dir: string; down(): void } | undefined;
@@ -79,7 +80,21 @@ describe.skipIf(skip)('a three-node Slurm on the test bed', () => {
   it.runIf(fs.existsSync(ompiHello) && fs.existsSync(pmiLibrary))('runs an Open MPI hello across the nodes, its flux component loading our PMI library (skipped only without Open MPI or the library)', async () => {
     const cl = c as Cluster;
     const out = path.join(cl.dir, 'ompi.out');
-    const script = cl.script('ompi.sh', `#!/bin/bash\nexport OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n${node} ${BIN} ${ompiHello}\necho "tsmpiexec exit $?"\n`);
+    // TSMPIEXEC_PMIX_SERVER empty: the PMI-1 route even where the PMIx server is built (the PMIx case is below)
+    const script = cl.script('ompi.sh', `#!/bin/bash\nexport OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 TSMPIEXEC_PMIX_SERVER=\n${node} ${BIN} ${ompiHello}\necho "tsmpiexec exit $?"\n`);
+    const id = cl.submit(script, ['-N', '3', '-n', '4', '-o', out], newMarker());
+    const st = await cl.waitEnded(id);
+    const text = read(out);
+    expect(st.state, text).toBe('COMPLETED');
+    const hostOf = ['h1', 'h1', 'h2', 'h3'];
+    for (let i = 0; i < 4; i++) expect(text).toContain(`hello from rank ${i} of 4 on ${hostOf[i]} (allreduce sum 6, expected 6)\n`);
+    expect(text).toContain('tsmpiexec exit 0\n');
+  });
+
+  it.runIf(fs.existsSync(ompiHello) && fs.existsSync(pmixServer))('runs an Open MPI hello across the nodes over PMIx (skipped only without Open MPI or the PMIx server)', async () => {
+    const cl = c as Cluster;
+    const out = path.join(cl.dir, 'ompi-pmix.out');
+    const script = cl.script('ompi-pmix.sh', `#!/bin/bash\nexport OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n${node} ${BIN} --mpi pmix ${ompiHello}\necho "tsmpiexec exit $?"\n`);
     const id = cl.submit(script, ['-N', '3', '-n', '4', '-o', out], newMarker());
     const st = await cl.waitEnded(id);
     const text = read(out);

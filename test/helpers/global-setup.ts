@@ -20,7 +20,7 @@ function compilePmiFixtures(): void {
   }
 }
 
-/** Open MPI builds of the hello and the ring (ompi-hello, ompi-ring), when Debian's mpicc.openmpi is installed. */
+/** Open MPI builds of the hello, the ring and the others (ompi-*), when Debian's mpicc.openmpi is installed. */
 function compileOpenMpiFixtures(): void {
   try {
     execFileSync('sh', ['-c', 'command -v mpicc.openmpi'], { stdio: 'ignore' });
@@ -28,7 +28,7 @@ function compileOpenMpiFixtures(): void {
     return;
   }
   fs.mkdirSync(FIXTURE_DIR, { recursive: true });
-  for (const [name, input] of [['ompi-hello', 'examples/hello.c'], ['ompi-ring', 'test/fixtures/mpi/ring.c'], ['ompi-abort', 'test/fixtures/mpi/abort.c']] as const) {
+  for (const [name, input] of [['ompi-hello', 'examples/hello.c'], ['ompi-ring', 'test/fixtures/mpi/ring.c'], ['ompi-abort', 'test/fixtures/mpi/abort.c'], ['ompi-pubsub', 'test/fixtures/mpi/pubsub.c']] as const) {
     const out = path.join(FIXTURE_DIR, name);
     if (fs.existsSync(out) && fs.statSync(out).mtimeMs > fs.statSync(input).mtimeMs) continue;
     execFileSync('mpicc.openmpi', ['-O2', '-o', out, path.resolve(input)], { stdio: 'inherit' });
@@ -49,8 +49,24 @@ function compilePmiLibFixtures(): void {
   }
 }
 
+/** test/fixtures/pmix/pmix-probe.c: a bare PMIx client (libpmix), where pkg-config finds libpmix-dev. */
+function compilePmixFixtures(): void {
+  let flags: string[];
+  try {
+    flags = execFileSync('pkg-config', ['--cflags', '--libs', 'pmix'], { encoding: 'utf8' }).trim().split(/\s+/).filter((w) => w !== '');
+  } catch {
+    return;
+  }
+  fs.mkdirSync(FIXTURE_DIR, { recursive: true });
+  const input = path.resolve('test/fixtures/pmix/pmix-probe.c');
+  const out = path.join(FIXTURE_DIR, 'pmix-probe');
+  if (fs.existsSync(out) && fs.statSync(out).mtimeMs > fs.statSync(input).mtimeMs) return;
+  execFileSync('cc', ['-O2', '-Wall', '-o', out, input, ...flags], { stdio: 'inherit' });
+}
+
 export default function setup(): void {
   compilePmiFixtures();
+  compilePmixFixtures();
   compilePmiLibFixtures();
   compileOpenMpiFixtures();
   // The e2e tests check for their binaries themselves; a unit-only run needs neither MPICH nor dist/.

@@ -105,7 +105,7 @@ const SAMPLE: Record<string, string[]> = {
   'errfile-pattern': ['e.%r'],
   stdin: ['all'],
   'pmi-transport': ['tcp'],
-  mpi: ['openmpi'],
+  mpi: ['openmpi', 'pmix'],
   usize: ['INFINITE'],
   tmp: ['host'],
   'pmi-port': [],

@@ -124,6 +124,28 @@ describe('what the ranks are given', () => {
     expect(forced.ok && forced.wiring.env).toEqual({});
     expect(forced.ok && forced.wiring.singletonHint).toMatch(/Open MPI .*leave out --mpi mpich/);
   });
+  it('picks PMIx for Open MPI where the PMIx server is built: FLUX_JOB_ID claims the launch, OMPI_MCA_pmix=ext3x the client', () => {
+    const pmixServer = { path: '/x/tsmpiexec-pmix-server' };
+    const w = wireSegment('./a', ompi, { ...ctx, pmixServer });
+    expect(w.ok && w.wiring).toMatchObject({ pmix: true, trapSingletons: true, env: { FLUX_JOB_ID: '1234', OMPI_MCA_pmix: 'ext3x' } });
+    expect(w.ok && w.wiring.env.FLUX_PMI_LIBRARY_PATH).toBeUndefined();
+    const flux = wireSegment('./a', ompi, { ...ctx, pmixServer: { why: 'it is not built' } });
+    expect(flux.ok && flux.wiring.env).toEqual({ FLUX_JOB_ID: '1234', FLUX_PMI_LIBRARY_PATH: '/x/libtsmpiexec-pmi.so' });
+    expect(flux.ok && flux.wiring.pmix).toBeUndefined();
+    // MPICH never gets PMIx
+    const m = wireSegment('./m', { family: 'mpich', usesMpi: true, via: 'libmpich.so.12' }, { ...ctx, pmixServer });
+    expect(m.ok && m.wiring.pmix).toBeUndefined();
+  });
+  it('--mpi pmix: PMIx or one line and a hint before anything starts, never the PMI-1 route', () => {
+    const forced = wireSegment('./a', { usesMpi: false, via: 'not an ELF program' }, { ...ctx, choice: 'pmix', pmixServer: { path: '/x/s' } });
+    expect(forced.ok && forced.wiring).toMatchObject({ family: 'openmpi', pmix: true });
+    const none = wireSegment('./a', ompi, { ...ctx, choice: 'pmix', pmixServer: { why: 'TSMPIEXEC_PMIX_SERVER is empty' } });
+    expect(none.ok).toBe(false);
+    expect(!none.ok && none.message).toBe("--mpi pmix needs tsmpiexec's PMIx server, and TSMPIEXEC_PMIX_SERVER is empty");
+    expect(!none.ok && none.hint).toMatch(/libpmix-dev/);
+    const right = wireSegment('./a', ompi, { ...ctx, choice: 'pmix', pmixServer: { path: '/x/s' } });
+    expect(right.ok && right.wiring.singletonHint).not.toMatch(/leave out/);
+  });
   it('draws job numbers whose family and local halves both stay in 1..0x7fff (Open MPI drops bit 15 of the local half)', () => {
     expect(randomJobNumber(() => 0)).toBe(0x10001);
     const top = randomJobNumber(() => 0.999999999999);
