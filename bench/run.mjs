@@ -264,7 +264,7 @@ function capture(stream) {
  * whose output is piped into argv (then the measured process is `sh -c 'CMD | exec argv'`). Wall time is
  * spawn → exit of the spawned process; output EOF is awaited after that (not timed).
  */
-function runOnce({ argv, stdout = 'capture', stdinCmd, stdinFile, timeoutMs, rankComm }) {
+function runOnce({ argv, stdout = 'capture', stdinCmd, stdinFile, timeoutMs, rankComm, extraEnv }) {
   return new Promise((resolve) => {
     let outFd;
     let inFd;
@@ -275,7 +275,7 @@ function runOnce({ argv, stdout = 'capture', stdinCmd, stdinFile, timeoutMs, ran
     if (stdinCmd) cmd = ['/bin/sh', '-c', `${stdinCmd} | exec "$@"`, 'sh', ...argv];
     // a real pipe (Node's own child pipes are socketpairs); pipefail: the status is the launcher's
     else if (stdout === 'pipe-cat') cmd = ['/bin/bash', '-c', 'set -o pipefail; "$@" | cat >/dev/null', 'bash', ...argv];
-    const env = { ...process.env, [MARKER_VAR]: MARKER };
+    const env = { ...process.env, ...extraEnv, [MARKER_VAR]: MARKER };
     const t0 = process.hrtime.bigint();
     const child = spawn(cmd[0], cmd.slice(1), {
       env,
@@ -407,19 +407,36 @@ function scenarios(bin, tmp) {
       memory: n === 1024,
     });
   }
-  // Open MPI's own launcher is the fair comparison for an Open MPI program (side B here is mpirun.openmpi)
-  list.push(
-    bin.ompiHello
-      ? {
-          id: 'ompi-hello-4',
-          title: 'Open MPI hello `-n 4` (B: `mpirun.openmpi`)',
-          target: ratio(1.0),
-          b: { name: 'mpirun.openmpi', argv: ['mpirun.openmpi', '--oversubscribe'] },
-          run: (L) => ({ argv: [...L, '-n', '4', bin.ompiHello], rankComm: 'ompi_hello' }),
-          check: checkHello(4),
-        }
-      : { id: 'ompi-hello-4', title: 'Open MPI hello `-n 4` (B: `mpirun.openmpi`)', target: ratio(1.0), pending: 'Open MPI (mpicc.openmpi) or the PMI library is not installed' },
-  );
+  // Open MPI's own launcher is the fair comparison for an Open MPI program (side B here is mpirun.openmpi).
+  // Side A once over PMIx (--mpi pmix: the PMIx server per host, docs/pmix.md) and once over the PMI-1 route
+  // (Open MPI's flux component and our PMI library: TSMPIEXEC_PMIX_SERVER empty), at -n 4 and -n 16.
+  const pmixBuilt = fs.existsSync(path.join(ROOT, 'dist/native/tsmpiexec-pmix-server'));
+  for (const n of [4, 16]) {
+    for (const route of ['pmix', 'pmi1']) {
+      const id = `ompi-hello-${n}${route === 'pmi1' ? '-pmi1' : ''}`;
+      const title = `Open MPI hello \`-n ${n}\` over ${route === 'pmix' ? 'PMIx' : 'PMI-1 (flux)'} (B: \`mpirun.openmpi\`)`;
+      const why = !bin.ompiHello ? 'Open MPI (mpicc.openmpi) or the PMI library is not installed' : route === 'pmix' && !pmixBuilt ? 'the PMIx server is not built (libpmix-dev)' : undefined;
+      if (why !== undefined) {
+        list.push({ id, title, target: ratio(1.0), pending: why });
+        continue;
+      }
+      list.push({
+        id,
+        title,
+        target: ratio(1.0),
+        b: { name: 'mpirun.openmpi', argv: ['mpirun.openmpi', '--oversubscribe'] },
+        run: (L) => {
+          const ours = L[0] !== 'mpirun.openmpi';
+          return {
+            argv: [...L, ...(ours && route === 'pmix' ? ['--mpi', 'pmix'] : []), '-n', String(n), bin.ompiHello],
+            ...(ours && route === 'pmi1' ? { extraEnv: { TSMPIEXEC_PMIX_SERVER: '' } } : {}),
+            rankComm: 'ompi_hello',
+          };
+        },
+        check: checkHello(n),
+      });
+    }
+  }
   list.push({
     id: 'stdout-null',
     title: `stdout: ${STDOUT_RANKS} × ${STDOUT_MIB} MiB → /dev/null`,

@@ -140,6 +140,25 @@ describe.skipIf(skip)('Open MPI over PMIx on one host (skipped only without Open
     expect(r.stdout).toContain('owner: 0');
   });
 
+  it.runIf(isRoot && hasCommand('setpriv') && fs.existsSync(PY))('another user\'s bare TCP connection is closed before libpmix reads a byte; the owner\'s waits for its handshake (skipped unless root and /usr/bin/python3)', async () => {
+    // connect to the port in PMIX_SERVER_URI41 and wait for the first byte: the server never speaks first,
+    // so an owner's connection just stays open until the client gives up
+    const py = [
+      'import os, socket, sys',
+      "port = int(os.environ['PMIX_SERVER_URI41'].rsplit(':', 1)[1])",
+      "s = socket.create_connection(('127.0.0.1', port)); s.settimeout(2)",
+      'try:',
+      "    print(sys.argv[1], 'closed' if s.recv(10) == b'' else 'data')",
+      'except socket.timeout:',
+      "    print(sys.argv[1], 'open')",
+    ].join('\n');
+    const script = `setpriv --reuid=65534 --regid=65534 --clear-groups ${PY} -c "$CODE" nobody; ${PY} -c "$CODE" owner`;
+    const r = await run(['--mpi', 'pmix', '-n', '1', '-env', 'CODE', py, 'sh', '-c', script]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('nobody closed');
+    expect(r.stdout).toContain('owner open');
+  });
+
   it('leaves nothing of libpmix in /tmp, /dev/shm or the runtime directory', async () => {
     const r = await run(['--mpi', 'pmix', '--tmp', 'host', '-n', '2', fx('ompi-hello')]);
     expect(r.code).toBe(0);
