@@ -15,9 +15,9 @@
  *
  * Out (helper -> proxy): ENV rank b64(NUL-separated K=V) | READY | FENCE seq b64 | CONNECTED rank |
  *   FINALIZED rank | ABORT rank status b64(message) | PUBLISH id b64(key) b64(value) ... |
- *   LOOKUP id b64(key) ... | UNPUBLISH id b64(key) ... | FAIL b64(message)
+ *   LOOKUP id b64(key) ... | UNPUBLISH id b64(key) ... | SPAWN id rank b64(cmd) maxprocs ... | FAIL b64(message)
  * In (proxy -> helper): FENCED seq ok|fail b64(host blob) ... | DONE id ok|dup|notfound|fail |
- *   FOUND id ok b64(key) b64(value) ... | FOUND id notfound
+ *   FOUND id ok b64(key) b64(value) ... | FOUND id notfound | SPAWNED id ok nspace | SPAWNED id fail b64(why)
  *
  * The PMIx server listens on loopback TCP (libpmix 4 has no other transport). Its rendezvous files live in
  * TMPDIR, a 0700 directory the proxy made; and every connection it accepts is checked here first: accept() is
@@ -186,8 +186,9 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
 /* ---- requests waiting for the proxy's answer ---- */
 typedef struct req {
   long id;
-  int kind; /* 'F' fence, 'O' op (publish/unpublish), 'L' lookup */
+  int kind; /* 'F' fence, 'O' op (publish/unpublish), 'L' lookup, 'S' spawn */
   pmix_modex_cbfunc_t modex;
+  pmix_spawn_cbfunc_t spawn;
   pmix_op_cbfunc_t op;
   pmix_lookup_cbfunc_t lookup;
   void *cbdata;
@@ -352,6 +353,37 @@ static pmix_status_t on_unpublish(const pmix_proc_t *proc, char **keys, const pm
   return keys_request("UNPUBLISH", keys, r);
 }
 
+/* MPI_Comm_spawn: the apps (command and process count each) go to the proxy, which answers with the
+ * children's namespace or a reason (docs/pmix.md: the proxy refuses for now, so the spawner gets an error
+ * instead of a hang). */
+static pmix_status_t on_spawn(const pmix_proc_t *proc, const pmix_info_t job_info[], size_t ninfo, const pmix_app_t apps[], size_t napps,
+                              pmix_spawn_cbfunc_t cb, void *cbdata) {
+  (void)job_info; (void)ninfo;
+  if (napps == 0) return PMIX_ERR_BAD_PARAM;
+  size_t cap = 256, len = 0;
+  char *line = malloc(cap);
+  if (!line) return PMIX_ERR_NOMEM;
+  line[0] = 0;
+  for (size_t i = 0; i < napps; i++) {
+    const char *cmd = apps[i].cmd ? apps[i].cmd : "";
+    char *c64 = b64enc((const unsigned char *)cmd, strlen(cmd));
+    char num[32];
+    snprintf(num, sizeof num, "%d", apps[i].maxprocs);
+    line = grow(line, &cap, &len, c64);
+    line = grow(line, &cap, &len, num);
+    free(c64);
+  }
+  req_t *r = calloc(1, sizeof *r);
+  if (!r) { free(line); return PMIX_ERR_NOMEM; }
+  r->kind = 'S';
+  r->spawn = cb;
+  r->cbdata = cbdata;
+  long id = add_req(r);
+  say("SPAWN %ld %u%s", id, proc->rank, line);
+  free(line);
+  return PMIX_SUCCESS;
+}
+
 static pmix_server_module_t module = {
   .client_connected = on_connected,
   .client_finalized = on_finalized,
@@ -361,6 +393,7 @@ static pmix_server_module_t module = {
   .publish = on_publish,
   .lookup = on_lookup,
   .unpublish = on_unpublish,
+  .spawn = on_spawn,
 };
 
 /* ---- answers from the proxy ---- */
@@ -404,6 +437,15 @@ static void answer(char *line) {
     req_t *r = take_req('O', id);
     if (!r) return;
     if (r->op) r->op(status_of(st), r->cbdata);
+    free(r);
+  } else if (strcmp(verb, "SPAWNED") == 0) {
+    req_t *r = take_req('S', id);
+    if (!r) return;
+    char *ns = strtok_r(NULL, " ", &save);
+    pmix_nspace_t child;
+    PMIX_LOAD_NSPACE(child, st && strcmp(st, "ok") == 0 && ns ? ns : "");
+    /* a refusal's reason was said to the user by the proxy; the spawner gets "not supported" */
+    r->spawn(st && strcmp(st, "ok") == 0 && ns ? PMIX_SUCCESS : PMIX_ERR_NOT_SUPPORTED, child, r->cbdata);
     free(r);
   } else if (strcmp(verb, "FOUND") == 0) {
     req_t *r = take_req('L', id);

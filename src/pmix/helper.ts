@@ -27,6 +27,8 @@ export interface PmixHooks {
   aborted(rank: number, code: number, message: string): void;
   /** The helper ended or broke while the job ran: one line. */
   failed(message: string): void;
+  /** A request refused with a reason the user should see (MPI_Comm_spawn over PMIx): one line. */
+  refused?(message: string): void;
   debug?(line: string): void;
 }
 
@@ -182,6 +184,9 @@ export class PmixHelper {
       case 'LOOKUP':
         void this.lookup(a, w.slice(2));
         return;
+      case 'SPAWN':
+        this.spawn(a, Number(b), w.slice(3));
+        return;
       case 'FAIL':
         hooks.failed(`the PMIx server failed: ${unb64(a)}`);
         return;
@@ -242,6 +247,21 @@ export class PmixHelper {
       return;
     }
     this.send(found.length > 0 ? `FOUND ${id} ok ${found.join(' ')}` : `FOUND ${id} notfound`);
+  }
+
+  /**
+   * MPI_Comm_spawn (PMIx_Spawn): refused with one line, and the spawner's MPI_Comm_spawn returns an error.
+   * Open MPI 4.1 would next connect parent and children with PMIx_Connect across the two namespaces, which
+   * this server does not do either; docs/pmix.md says what doing it takes.
+   */
+  private spawn(id: string, rank: number, words: string[]): void {
+    const apps: string[] = [];
+    for (let i = 0; i + 1 < words.length; i += 2) apps.push(`${words[i + 1] ?? '?'} x ${unb64(words[i] ?? '-')}`);
+    const why = 'MPI_Comm_spawn is not supported over PMIx';
+    const line = `rank ${rank}: ${why} (asked for ${apps.join(', ')}): the spawn returns an error (docs/pmix.md)`;
+    if (this.hooks.refused) this.hooks.refused(line);
+    else this.hooks.debug?.(line);
+    this.send(`SPAWNED ${id} fail ${b64(why)}`);
   }
 
   private async remove(): Promise<void> {

@@ -176,6 +176,7 @@ export class HostProxy {
       finalized: (r) => this.pmixStates.set(r, 'finalized'),
       aborted: (r, code, message) => ev.aborted(r, code, message),
       failed: (message) => ev.pmiError(undefined, message),
+      refused: (message) => (ev.notice ? ev.notice(message) : ev.pmiError(undefined, message)),
       ...(this.o.debug ? { debug: this.o.debug } : {}),
     }).then(
       (helper) => {

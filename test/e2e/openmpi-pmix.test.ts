@@ -67,7 +67,7 @@ describe.skipIf(skip)('Open MPI over PMIx on one host (skipped only without Open
 
   beforeAll(() => {
     if (missing) throw new Error(missing);
-    for (const f of ['ompi-hello', 'ompi-ring', 'ompi-pubsub', 'pmix-probe']) if (!fs.existsSync(fx(f))) throw new Error(`fixture ${f} is missing in ${FIX}`);
+    for (const f of ['ompi-hello', 'ompi-ring', 'ompi-pubsub', 'ompi-spawn', 'pmix-probe']) if (!fs.existsSync(fx(f))) throw new Error(`fixture ${f} is missing in ${FIX}`);
     for (const d of PLACES) before.set(d, pmixLeftovers(d, ['']));
     tmpBefore = tmpEntries();
   });
@@ -120,6 +120,25 @@ describe.skipIf(skip)('Open MPI over PMIx on one host (skipped only without Open
     expect(r.stdout).toContain('rank 1 found tsmpi-port-of-3-ranks');
     expect(r.stdout).toContain('rank 2 found tsmpi-port-of-3-ranks');
     expect(r.stdout).toContain('after unpublish: not found');
+  });
+
+  it('MPI_Comm_spawn over PMIx is refused in one line and the job ends (no children, no hang); mpirun.openmpi spawns the same program here', async () => {
+    const prog = fx('ompi-spawn');
+    const r = await run(['--mpi', 'pmix', '-n', '1', prog]);
+    const ours = r.stderr.split('\n').filter((l) => l.includes('MPI_Comm_spawn is not supported over PMIx'));
+    expect(ours, r.stderr).toEqual([`tsmpiexec: rank 0: MPI_Comm_spawn is not supported over PMIx (asked for 2 x ${prog}): the spawn returns an error (docs/pmix.md)`]);
+    // Open MPI's error handler then aborts the spawner
+    expect(r.code, r.stderr).toBe(50);
+    expect(r.stderr).toContain('MPI_ERR_SPAWN');
+    expect(r.stdout).not.toContain('child');
+    expect(r.stdout).not.toContain('spawned');
+    if (!hasCommand('mpirun.openmpi')) return;
+    // the reference: Open MPI's own launcher can spawn in this VM (its transports allow it)
+    const ref = spawnSync('mpirun.openmpi', ['--oversubscribe', '-n', '1', prog], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...NO_OUTER_PMI, ...ROOT_OK } });
+    expect(ref.status, ref.stderr).toBe(0);
+    expect(ref.stdout).toContain('parent 0/1: spawned 2 children, sum of replies 402');
+    expect(ref.stdout).toContain('child 0/2: parent group size 1, got 100, sent 200');
+    expect(ref.stdout).toContain('child 1/2: parent group size 1, got 101, sent 202');
   });
 
   it('ends a job whose rank calls MPI_Abort with that code', async () => {

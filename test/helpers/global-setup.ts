@@ -28,7 +28,7 @@ function compileOpenMpiFixtures(): void {
     return;
   }
   fs.mkdirSync(FIXTURE_DIR, { recursive: true });
-  for (const [name, input] of [['ompi-hello', 'examples/hello.c'], ['ompi-ring', 'test/fixtures/mpi/ring.c'], ['ompi-abort', 'test/fixtures/mpi/abort.c'], ['ompi-pubsub', 'test/fixtures/mpi/pubsub.c']] as const) {
+  for (const [name, input] of [['ompi-hello', 'examples/hello.c'], ['ompi-ring', 'test/fixtures/mpi/ring.c'], ['ompi-abort', 'test/fixtures/mpi/abort.c'], ['ompi-pubsub', 'test/fixtures/mpi/pubsub.c'], ['ompi-spawn', 'test/fixtures/mpi/spawn.c']] as const) {
     const out = path.join(FIXTURE_DIR, name);
     if (fs.existsSync(out) && fs.statSync(out).mtimeMs > fs.statSync(input).mtimeMs) continue;
     execFileSync('mpicc.openmpi', ['-O2', '-o', out, path.resolve(input)], { stdio: 'inherit' });
