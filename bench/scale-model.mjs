@@ -91,6 +91,11 @@ function putBytes(r) {
   return r.ranks * r.valueBytes;
 }
 
+/** Barrier entries that reached the controller: one request per proxy today, one gathered entry per subtree with the tree barrier. */
+export function barrierEntries(up) {
+  return (up['request:barrier'] ?? 0) + (up['tree:gather'] ?? 0);
+}
+
 export function table(results) {
   const L = [];
   L.push('| hosts | ranks/host | ranks | design | depth | wall to 1st barrier | launcher CPU | hosts CPU | controller msgs in / out | barrier requests in | controller bytes in / out | out ÷ puts | launcher peak RSS |');
@@ -107,7 +112,7 @@ export function table(results) {
     const b = r.barrier1;
     const c = b.controller;
     L.push(
-      `| ${r.hosts} | ${r.ppn} | ${r.ranks} | ${r.design} | ${r.hostsSide.maxDepth} | ${fmtS(b.wallMs)} | ${fmtS(b.launcherCpuMs)} | ${fmtS(b.hostsCpuMs)} | ${c.upFrames} / ${c.downFrames} | ${b.messages.up['request:barrier'] ?? 0} | ${fmtBytes(c.upBytes)} / ${fmtBytes(c.downBytes)} | ${(c.downBytes / putBytes(r)).toFixed(1)} | ${Math.round(r.end.launcherRssMiB)} MiB |`,
+      `| ${r.hosts} | ${r.ppn} | ${r.ranks} | ${r.design} | ${r.hostsSide.maxDepth} | ${fmtS(b.wallMs)} | ${fmtS(b.launcherCpuMs)} | ${fmtS(b.hostsCpuMs)} | ${c.upFrames} / ${c.downFrames} | ${barrierEntries(b.messages.up)} | ${fmtBytes(c.upBytes)} / ${fmtBytes(c.downBytes)} | ${(c.downBytes / putBytes(r)).toFixed(1)} | ${Math.round(r.end.launcherRssMiB)} MiB |`,
     );
   }
   return L.join('\n');

@@ -49,7 +49,13 @@ function rssMiB() {
 function classify(map, whole) {
   let f = decodeFrame(whole);
   if (f.kind === 'routed') f = decodeFrame(f.raw);
-  const key = f.kind === 'json' ? (f.value?.t === 'request' ? `request:${f.value.req?.op}` : f.value?.t) : f.kind;
+  let key = f.kind;
+  if (f.kind === 'json') key = f.value?.t === 'request' ? `request:${f.value.req?.op}` : f.value?.t;
+  else if (f.kind === 'tree') {
+    // a barrier message of the launch tree (gathered entry up, result down), maybe cut into chunks: count it once
+    if (f.value?.more) return;
+    key = `tree:${f.value?.t}`;
+  }
   map.set(key, (map.get(key) ?? 0) + 1);
 }
 
