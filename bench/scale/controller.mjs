@@ -147,10 +147,13 @@ const resolved = resolveHosts(req, { readFile: (p) => fs.readFileSync(p, 'utf8')
 const placed = place({ request: req, hosts: resolved.hosts, hostSource: resolved.source, kvsname: `kvs_scale_${process.pid}`, defaultNp: defaultRankCount(resolved.hosts, req.ppn) });
 const plan = { ...placed, universeSize: universeSize(req.usize, resolved.hosts, req.ppn, resolved.source.kind === 'default', placed.size, 2) };
 const notices = [];
+const traffic = { written: 0, read: 0 };
 const stdout = sink();
 const stderr = sink();
 const job = new Job(req, plan, {
-  makeProxy: remoteProxyFactory(req, localNames(), env, { kind: 'ssh' }, plan.proxies.map((p) => p.host), { launcher, gate: new Gate(8) }),
+  // the 6th argument counts the controller's channel bytes where the factory takes it (the tree-barrier change):
+  // a second count to check ours against
+  makeProxy: remoteProxyFactory(req, localNames(), env, { kind: 'ssh', launcher, gate: new Gate(8) }, plan.proxies.map((p) => p.host), traffic),
   env,
   cwd: process.cwd(),
   stdout,
@@ -172,6 +175,7 @@ result.end = {
   controller: boundary(),
 };
 result.exitStatus = exitStatus(outcome.causes);
+result.end.launcherTraffic = traffic;
 result.causes = outcome.causes.slice(0, 3);
 result.notices = notices;
 result.stderrBytes = stderr.bytes;

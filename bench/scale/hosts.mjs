@@ -8,7 +8,7 @@
 // it (barrier requests up, replies down), so the controller process spends no CPU on counting.
 import net from 'node:net';
 import { proxyMain } from '../../dist/proxy/main.js';
-import { decodeFrame, FrameDecoder } from '../../dist/control/frame.js';
+import { FRAME, FrameDecoder } from '../../dist/control/frame.js';
 import { FakeChild, MODEL_CHANNEL, MUX, muxReader, muxSend, Wire } from './wires.mjs';
 import { SimHost } from './sim-host.mjs';
 
@@ -45,17 +45,25 @@ function rssMiB() {
   return Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10;
 }
 
-/** Count one whole frame crossing the controller's boundary, by its message type (routed frames: the inner one). */
+/**
+ * Count one whole frame crossing the controller's boundary, by its message type (routed frames: the inner one).
+ * Only the head of a frame is read: every message starts with its type ({"t":"reply",...}, a request with its op),
+ * and a chunk of a tree barrier message that is not the last says "more" before its puts.
+ */
 function classify(map, whole) {
-  let f = decodeFrame(whole);
-  if (f.kind === 'routed') f = decodeFrame(f.raw);
-  let key = f.kind;
-  if (f.kind === 'json') key = f.value?.t === 'request' ? `request:${f.value.req?.op}` : f.value?.t;
-  else if (f.kind === 'tree') {
-    // a barrier message of the launch tree (gathered entry up, result down), maybe cut into chunks: count it once
-    if (f.value?.more) return;
-    key = `tree:${f.value?.t}`;
-  }
+  let f = whole;
+  if (f.readUInt8(4) === FRAME.ROUTED) f = f.subarray(9);
+  const kind = f.readUInt8(4);
+  let key;
+  if (kind === FRAME.JSON || kind === FRAME.TREE) {
+    const head = f.subarray(5, 5 + 400).toString('latin1');
+    const t = /^\{"t":"([a-z-]+)"/.exec(head)?.[1] ?? '?';
+    if (kind === FRAME.TREE) {
+      // a barrier message of the launch tree (gathered entry up, result down), maybe cut into chunks: count it once
+      if (/"more":true,"puts":\[/.test(head)) return;
+      key = `tree:${t}`;
+    } else key = t === 'request' ? `request:${/"op":"([a-z]+)"/.exec(head)?.[1] ?? '?'}` : t;
+  } else key = kind === FRAME.OUTPUT ? 'output' : kind === FRAME.STDIN ? 'stdin' : `kind${kind}`;
   map.set(key, (map.get(key) ?? 0) + 1);
 }
 
