@@ -6,7 +6,8 @@
 //
 //   node bench/scale-model.mjs            # the full grid: writes bench/results/scale-model.{md,json,svg}
 //   node bench/scale-model.mjs --quick    # 16-256 hosts, seconds: writes build/bench/scale-model-quick.*
-//   node bench/scale-model.mjs --cells 1024x1,4096x1 [--designs tree] [--max-pairs N] [--timeout SEC]
+//   node bench/scale-model.mjs --cells 1024x1,4096x1 [--designs tree] [--max-pairs N] [--timeout SEC] [--out DIR]
+//   node bench/scale-model.mjs --from bench/results/scale-model.json   # the table and plot again, no runs
 //
 // Plain Node ESM, node: builtins only; needs `make build` (it imports dist/).
 import { spawn, execFileSync } from 'node:child_process';
@@ -23,7 +24,7 @@ const VALUE_BYTES = 360;
 const GETS = 8;
 
 function parseCli(argv) {
-  const o = { quick: false, cells: undefined, designs: ['flat', 'tree'], maxPairs: 17e6, timeoutSec: 900, out: undefined };
+  const o = { quick: false, cells: undefined, designs: ['flat', 'tree'], maxPairs: 17e6, timeoutSec: 900, out: undefined, from: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -37,6 +38,7 @@ function parseCli(argv) {
     else if (a === '--max-pairs') o.maxPairs = Number(val());
     else if (a === '--timeout') o.timeoutSec = Number(val());
     else if (a === '--out') o.out = val();
+    else if (a === '--from') o.from = val();
     else if (a === '-h' || a === '--help') {
       process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 11).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
       process.exit(0);
@@ -91,14 +93,19 @@ function putBytes(r) {
   return r.ranks * r.valueBytes;
 }
 
-/** Barrier entries that reached the controller: one request per proxy today, one gathered entry per subtree with the tree barrier. */
-export function barrierEntries(up) {
-  return (up['request:barrier'] ?? 0) + (up['tree:gather'] ?? 0);
+/**
+ * Barrier entries that reached the controller, per barrier: a request per proxy where barriers are not gathered,
+ * a gathered entry per first-level subtree where they are. Counted over the whole job (its two barriers), since
+ * entries for the second barrier may already arrive before the first one's end is seen.
+ */
+export function barrierEntries(r) {
+  const up = r.hostsSide.at.up;
+  return ((up['request:barrier'] ?? 0) + (up['tree:gather'] ?? 0)) / 2;
 }
 
 export function table(results) {
   const L = [];
-  L.push('| hosts | ranks/host | ranks | design | depth | wall to 1st barrier | launcher CPU | hosts CPU | controller msgs in / out | barrier requests in | controller bytes in / out | out ÷ puts | launcher peak RSS |');
+  L.push('| hosts | ranks/host | ranks | design | depth | wall to 1st barrier | launcher CPU | hosts CPU | controller msgs in / out | barrier entries in | controller bytes in / out | out ÷ puts | launcher peak RSS |');
   L.push('| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of results) {
     if (r.skipped) {
@@ -112,7 +119,7 @@ export function table(results) {
     const b = r.barrier1;
     const c = b.controller;
     L.push(
-      `| ${r.hosts} | ${r.ppn} | ${r.ranks} | ${r.design} | ${r.hostsSide.maxDepth} | ${fmtS(b.wallMs)} | ${fmtS(b.launcherCpuMs)} | ${fmtS(b.hostsCpuMs)} | ${c.upFrames} / ${c.downFrames} | ${barrierEntries(b.messages.up)} | ${fmtBytes(c.upBytes)} / ${fmtBytes(c.downBytes)} | ${(c.downBytes / putBytes(r)).toFixed(1)} | ${Math.round(r.end.launcherRssMiB)} MiB |`,
+      `| ${r.hosts} | ${r.ppn} | ${r.ranks} | ${r.design} | ${r.hostsSide.maxDepth} | ${fmtS(b.wallMs)} | ${fmtS(b.launcherCpuMs)} | ${fmtS(b.hostsCpuMs)} | ${c.upFrames} / ${c.downFrames} | ${barrierEntries(r)} | ${fmtBytes(c.upBytes)} / ${fmtBytes(c.downBytes)} | ${(c.downBytes / putBytes(r)).toFixed(1)} | ${Math.round(r.end.launcherRssMiB)} MiB |`,
     );
   }
   return L.join('\n');
@@ -202,6 +209,16 @@ function gitFacts() {
 async function main() {
   const o = parseCli(process.argv.slice(2));
   if (!fs.existsSync(path.join(ROOT, 'dist', 'proxy', 'main.js'))) throw new Error('dist/ is missing: run make build first');
+  if (o.from) {
+    const saved = JSON.parse(fs.readFileSync(o.from, 'utf8'));
+    const dir = path.dirname(o.from);
+    const base = path.basename(o.from, '.json');
+    const md = `${saved.head}\n\n${table(saved.results)}\n`;
+    fs.writeFileSync(path.join(dir, `${base}.md`), md);
+    fs.writeFileSync(path.join(dir, `${base}.svg`), svg(saved.results, saved.title));
+    process.stdout.write(md);
+    return;
+  }
   const started = new Date();
   const results = [];
   for (const cell of grid(o)) {
@@ -218,14 +235,15 @@ async function main() {
   }
   const g = gitFacts();
   const head = `Scale model, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC: tsmpiexec ${g.commit}${g.dirty ? ' + uncommitted changes' : ''}, ${os.cpus().length} CPUs, ${Math.round(os.totalmem() / (1 << 30))} GiB, Node ${process.version}; ${VALUE_BYTES}-byte addresses, ${GETS} gets per rank, --tree-width ${TREE_WIDTH}${o.quick ? ' (quick)' : ''}`;
+  const title = `tsmpiexec scale model (${g.commit}): tree vs flat, ${VALUE_BYTES}-byte PMI puts`;
   const md = `${head}\n\n${table(results)}\n`;
   process.stdout.write(md);
   const dir = o.out ?? (o.quick || o.cells || o.designs.length < 2 ? path.join(ROOT, 'build', 'bench') : path.join(ROOT, 'bench', 'results'));
   const base = o.quick ? 'scale-model-quick' : 'scale-model';
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, `${base}.md`), md);
-  fs.writeFileSync(path.join(dir, `${base}.json`), JSON.stringify({ started: started.toISOString(), tsmpiexec: g, machine: { cpus: os.cpus().length, memGiB: Math.round(os.totalmem() / (1 << 30)), node: process.version }, params: { treeWidth: TREE_WIDTH, valueBytes: VALUE_BYTES, gets: GETS, maxPairs: o.maxPairs }, results }, null, 1) + '\n');
-  fs.writeFileSync(path.join(dir, `${base}.svg`), svg(results, `tsmpiexec scale model (${g.commit}): tree vs flat, ${VALUE_BYTES}-byte PMI puts`));
+  fs.writeFileSync(path.join(dir, `${base}.json`), JSON.stringify({ started: started.toISOString(), head, title, tsmpiexec: g, machine: { cpus: os.cpus().length, memGiB: Math.round(os.totalmem() / (1 << 30)), node: process.version }, params: { treeWidth: TREE_WIDTH, valueBytes: VALUE_BYTES, gets: GETS, maxPairs: o.maxPairs }, results }, null, 1) + '\n');
+  fs.writeFileSync(path.join(dir, `${base}.svg`), svg(results, title));
   process.stderr.write(`scale-model: wrote ${path.relative(ROOT, path.join(dir, base))}.{md,json,svg}\n`);
   if (results.some((r) => !r.skipped && !r.ok)) process.exitCode = 1;
 }

@@ -116,6 +116,11 @@ export class SimHost {
         initialized: () => {},
         finalized: () => {},
         aborted: (r, code, message) => o.events.aborted(r?.rank, code, message),
+        // the job's KVS limits (--kvs-max-keys, --kvs-max-bytes), where the code has them
+        limitReached: (r, over) => {
+          model.bad(`rank ${r.rank}: over the KVS limit ${over.limit}`);
+          o.events.pmiLimit?.(r.rank, over);
+        },
         refused: (_r, message) => o.events.notice?.(message),
         protocolError: (_connId, message, rank) => {
           model.bad(`PMI protocol error: ${message}`);
