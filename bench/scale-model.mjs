@@ -126,13 +126,23 @@ export function table(results) {
 }
 
 // ------------------------------------------------------------------------------------------------ the plot
-/** Two log-log panels, drawn by hand: controller bytes out to the first barrier, and launcher CPU to it. */
+/** Powers of ten in decimal units, for log axes (10 kB, 1 MB, ...). */
+const fmtDec = (unit) => (v) => {
+  const p = [['T', 1e12], ['G', 1e9], ['M', 1e6], ['k', 1e3]].find(([, f]) => v >= f);
+  return p ? `${Math.round((v / p[1]) * 100) / 100} ${p[0]}${unit}` : `${v} ${unit}`;
+};
+
+/**
+ * Three log-log panels, drawn by hand: controller bytes out to the end of the first barrier, the same divided by
+ * the bytes of the puts (copies of the KVS the controller sends), and the launcher's CPU time to it.
+ */
 export function svg(results, title) {
-  const W = 980;
-  const Hh = 420;
+  const W = 1380;
+  const Hh = 430;
   const panels = [
-    { key: (r) => r.barrier1.controller.downBytes, label: 'controller bytes out, to the end of the 1st barrier', fmt: fmtBytes },
-    { key: (r) => r.barrier1.launcherCpuMs, label: 'launcher CPU time to the end of the 1st barrier', fmt: fmtS },
+    { key: (r) => r.barrier1.controller.downBytes, label: 'controller bytes out, to the end of the 1st barrier', fmt: fmtDec('B') },
+    { key: (r) => r.barrier1.controller.downBytes / putBytes(r), label: 'controller bytes out ÷ bytes put (KVS copies sent)', fmt: (v) => String(v) },
+    { key: (r) => r.barrier1.launcherCpuMs, label: 'launcher CPU time to the end of the 1st barrier', fmt: (v) => (v >= 1000 ? `${v / 1000} s` : `${v} ms`) },
   ];
   const ok = results.filter((r) => r.ok && r.barrier1);
   const series = new Map();
@@ -147,10 +157,10 @@ export function svg(results, title) {
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${Hh}" viewBox="0 0 ${W} ${Hh}" font-family="sans-serif" font-size="11">`);
   out.push(`<rect width="${W}" height="${Hh}" fill="#fff"/>`);
   out.push(`<text x="${W / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">${esc(title)}</text>`);
-  const pw = 400;
+  const pw = 370;
   const ph = 290;
   panels.forEach((p, pi) => {
-    const x0 = 80 + pi * (pw + 90);
+    const x0 = 70 + pi * (pw + 55);
     const y0 = 50;
     const vals = ok.map(p.key).filter((v) => v > 0);
     if (vals.length === 0) return;
@@ -186,8 +196,8 @@ export function svg(results, title) {
     const c = colours[s.ppn] ?? '#555';
     out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 24}" y2="${ly}" stroke="${c}" stroke-width="2"${s.design === 'flat' ? ' stroke-dasharray="5,4"' : ''}/>`);
     out.push(`<text x="${lx + 30}" y="${ly + 4}">${esc(`${s.design === 'flat' ? 'flat (--no-tree)' : `tree (--tree-width ${TREE_WIDTH})`}, ${s.ppn} rank${s.ppn === 1 ? '' : 's'}/host`)}</text>`);
-    lx += 220;
-    if (lx > W - 200) {
+    lx += 270;
+    if (lx > W - 260) {
       lx = 80;
       ly += 16;
     }
