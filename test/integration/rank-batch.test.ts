@@ -271,9 +271,9 @@ describe.runIf(built && root && v2Mount !== undefined && pidsMount !== undefined
       const v1Job = path.join(pidsMount!, ownCgroup('pids'), `tsmpiexec-batchtest-${process.pid}`);
       const made = [v2Job, `${v2Job}/r0`, `${v2Job}/r1`, `${v2Job}/r2`, v1Job];
       for (const d of made) fs.mkdirSync(d);
+      const gate = path.resolve('build', `batch-gate-${process.pid}`);
+      fs.mkdirSync('build', { recursive: true });
       try {
-        const gate = path.resolve('build', `batch-gate-${process.pid}`);
-        fs.mkdirSync('build', { recursive: true });
         const launches = [0, 1, 2].map((i) => ({
           rank: i,
           file: HELPER,
@@ -311,6 +311,8 @@ describe.runIf(built && root && v2Mount !== undefined && pidsMount !== undefined
           expect(lines.find((l) => l.split(':')[1] === 'pids')).toContain(`tsmpiexec-batchtest-${process.pid}`);
         }
       } finally {
+        // a failed check above leaves the ranks waiting: let them end, so their cgroups can go
+        fs.writeFileSync(gate, '');
         for (const d of made.reverse()) {
           for (let i = 0; i < 50; i++) {
             try {
@@ -322,6 +324,7 @@ describe.runIf(built && root && v2Mount !== undefined && pidsMount !== undefined
             }
           }
         }
+        fs.rmSync(gate, { force: true });
       }
     });
   },
