@@ -42,7 +42,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <linux/sched.h>
 
 #define HELPER_PROTOCOL "3"
 #define MAX_LIST 64
@@ -86,8 +85,8 @@ static int join_cgroup(const char *procs) {
 }
 
 /* Batch mode: the pipe a rank's child writes the errno of a failed exec into (-1 outside a batch child), and the
-   cgroup.procs files the child need not write because it is in that cgroup already: the one it was cloned into
-   (CLONE_INTO_CGROUP), and those the batch helper joined for itself, which every rank of the batch inherits. */
+   cgroup.procs files the child need not write because it is in that cgroup already: those the batch helper
+   joined for itself, which every rank of the batch inherits. */
 static int child_errno_fd = -1;
 static const char *skip_join[MAX_LIST + 1];
 static int nskip_join;
@@ -376,7 +375,7 @@ static void out_line(const char *line) {
 }
 
 /*
- * In the rank's child (vfork, or clone3 into its cgroup): default signal dispositions, then the mask the parent
+ * In the rank's vfork child: default signal dispositions, then the mask the parent
  * blocked for us (a signal already sent arrives now, with its default effect), own session, fds, cwd,
  * environment, then the program, or the isolation wrapper's `SELF exec` steps without another exec. Only system
  * calls and the helper's own code: nothing here writes memory the parent reads afterwards (environ: the parent
@@ -420,46 +419,13 @@ static int wrapper_joins(const struct rank_spec *r, const char *self, const char
   return n;
 }
 
-/* The directory of a cgroup.procs file on the cgroup2 hierarchy, opened for CLONE_INTO_CGROUP; -1 otherwise. */
-static int open_cgroup2_dir(const char *procs) {
-  const char *slash = strrchr(procs, '/');
-  if (slash == NULL || strcmp(slash, "/cgroup.procs") != 0) return -1;
-  char dir[4096];
-  size_t n = (size_t)(slash - procs);
-  if (n == 0 || n >= sizeof dir) return -1;
-  memcpy(dir, procs, n);
-  dir[n] = '\0';
-  struct statfs sf;
-  if (statfs(dir, &sf) < 0 || sf.f_type != 0x63677270 /* CGROUP2_SUPER_MAGIC */) return -1;
-  return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-}
-
-/* clone3() is Linux 5.3, CLONE_INTO_CGROUP 5.7: once refused (ENOSYS, EINVAL, E2BIG), vfork and join instead. */
-static int clone_into_works = 1;
-
 /*
- * Its own frame, so the vfork child (which never returns) shares no live local of the caller's. With `cgfd` (a
- * cgroup2 directory) the child is made in that cgroup by clone3(CLONE_INTO_CGROUP | CLONE_VFORK): no migration,
- * which on Linux takes a lock that every fork and every other migration on the machine waits for. It is a copy
- * (no CLONE_VM), which is why a failed exec is told through a pipe rather than through shared memory. Where the
- * kernel refuses (too old, or the cgroup cannot take the child: EACCES, EBUSY...) the vfork child joins it itself
- * and reports what went wrong, as before.
+ * Its own frame, so the vfork child (which never returns) shares no live local of the caller's.
+ * Not clone3(CLONE_INTO_CGROUP): without CLONE_VM (which needs a stack of its own and assembly to use) that child
+ * is a copy of the helper, and on the 2-CPU test host 1024 such clones took 1.37-1.52 s against 1.01-1.31 s for
+ * vfork and a write to cgroup.procs (vfork alone 0.97-1.12 s): the copy costs more than the migration it saves.
  */
-static __attribute__((noinline)) pid_t spawn_rank(const struct rank_spec *r, int first_fd, const char *self, int errfd, int cgfd, const char *cgprocs) {
-  if (cgfd >= 0 && clone_into_works) {
-    struct clone_args ca;
-    memset(&ca, 0, sizeof ca);
-    ca.flags = CLONE_VFORK | CLONE_INTO_CGROUP;
-    ca.exit_signal = SIGCHLD;
-    ca.cgroup = (unsigned long long)cgfd;
-    skip_join[nskip_join] = cgprocs; /* the child's copy skips this join; the parent's count is unchanged */
-    nskip_join++;
-    long pid = syscall(SYS_clone3, &ca, sizeof ca);
-    nskip_join--;
-    if (pid == 0) start_rank(r, first_fd, self, errfd);
-    if (pid > 0) return (pid_t)pid;
-    if (errno == ENOSYS || errno == EINVAL || errno == E2BIG || errno == EPERM) clone_into_works = 0;
-  }
+static __attribute__((noinline)) pid_t spawn_rank(const struct rank_spec *r, int first_fd, const char *self, int errfd) {
   pid_t pid = vfork();
   if (pid == 0) start_rank(r, first_fd, self, errfd);
   return pid;
@@ -476,9 +442,8 @@ static __attribute__((noinline)) pid_t spawn_rank(const struct rank_spec *r, int
  *
  * Cgroups: a cgroup.procs file (not on cgroup2) that every rank of the batch joins, the job's cgroup of a
  * hierarchy where ranks have none of their own, is joined once by the helper itself before the first fork, and
- * the ranks are born in it; a rank's cgroup2 directory is given to clone3 (see spawn_rank). Each is a
- * migration less per rank. The helper is never in the cgroup2 (kill) hierarchy's job cgroup, so killing the job
- * never kills the helper, which reports the ranks' ends.
+ * the ranks are born in it: a migration less per rank. The helper never joins a cgroup2 (kill) cgroup, so
+ * killing the job never kills the helper, which reports the ranks' ends.
  */
 static int cmd_batch(int argc, char **argv) {
   if (argc != 1) {
@@ -542,25 +507,16 @@ static int cmd_batch(int argc, char **argv) {
   sigemptyset(&none);
   for (long i = 0; i < k; i++) {
     int first = 3 + 3 * (int)i;
-    /* the rank's own cgroup2 directory, if its wrapper joins one */
-    const char *joins[MAX_LIST];
-    int nj = wrapper_joins(&spec[i], self, joins);
-    int cgfd = -1;
-    const char *cgprocs = NULL;
-    for (int j = 0; j < nj && cgfd < 0 && clone_into_works; j++) {
-      if (!joined_already(joins[j]) && (cgfd = open_cgroup2_dir(joins[j])) >= 0) cgprocs = joins[j];
-    }
     int errpipe[2];
     if (pipe2(errpipe, O_CLOEXEC) < 0) die(1, "tsmpiexec-helper: batch: pipe");
-    /* vfork or CLONE_VFORK: we go on only once the rank has exec'd (or failed), so when the proxy reads "p I PID"
+    /* vfork: we go on only once the rank has exec'd (or failed), so when the proxy reads "p I PID"
        the rank is its own session leader and `kill -PID` reaches it, as after Node's spawn(). Signals stay
        blocked until the child has reset their dispositions. */
     sigprocmask(SIG_SETMASK, &all, NULL);
-    pid_t pid = spawn_rank(&spec[i], first, self, errpipe[1], cgfd, cgprocs);
+    pid_t pid = spawn_rank(&spec[i], first, self, errpipe[1]);
     int fork_errno = errno;
     sigprocmask(SIG_SETMASK, &none, NULL);
     close(errpipe[1]);
-    if (cgfd >= 0) close(cgfd);
     int exec_errno = 0;
     if (pid > 0) {
       ssize_t got;
