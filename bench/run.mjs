@@ -448,19 +448,6 @@ function scenarios(bin, tmp) {
       extra: { name: 'tsmpiexec --isolate off', run: (L) => ({ argv: [...L, '--isolate', 'off', '-n', String(n), bin.pmi], rankComm: 'pmi_exchange' }), check: checkPmi(n) },
     });
   }
-  // Open MPI's own launcher is the fair comparison for an Open MPI program (side B here is mpirun.openmpi)
-  list.push(
-    bin.ompiHello
-      ? {
-          id: 'ompi-hello-4',
-          title: 'Open MPI hello `-n 4` (B: `mpirun.openmpi`)',
-          target: ratio(1.0),
-          b: { name: 'mpirun.openmpi', argv: ['mpirun.openmpi', '--oversubscribe'] },
-          run: (L) => ({ argv: [...L, '-n', '4', bin.ompiHello], rankComm: 'ompi_hello' }),
-          check: checkHello(4),
-        }
-      : { id: 'ompi-hello-4', title: 'Open MPI hello `-n 4` (B: `mpirun.openmpi`)', target: ratio(1.0), pending: 'Open MPI (mpicc.openmpi) or the PMI library is not installed' },
-  );
   list.push({
     id: 'stdout-null',
     title: `stdout: ${STDOUT_RANKS} × ${STDOUT_MIB} MiB → /dev/null`,
