@@ -4,7 +4,7 @@ NODE ?= node
 BUILD := build
 TSMPIEXEC := $(NODE) bin/tsmpiexec.js
 
-.PHONY: all deps system-deps build test unit demo demo-mpi bench lint man clean install uninstall
+.PHONY: all deps system-deps build test unit demo demo-mpi bench bench-scale bench-scale-quick lint man clean install uninstall
 
 all: build
 
@@ -83,6 +83,14 @@ demo-mpi: build
 
 bench: system-deps build
 	$(NODE) bench/run.mjs
+
+# The scale model (bench/README.md): the real controller and proxies against 16-4096 simulated hosts, tree and
+# flat; minutes, and up to ~10 GiB of memory at 4096 hosts. The quick one takes seconds.
+bench-scale: build
+	$(NODE) bench/scale-model.mjs
+
+bench-scale-quick: build
+	$(NODE) bench/scale-model.mjs --quick
 
 # `make install PREFIX=/usr/local DESTDIR=...` (GNU conventions): the npm package, with its runtime dependencies,
 # goes to $(libdir)/tsmpiexec, and bin/tsmpiexec is a relative symlink to its launcher (Node follows it, so the

@@ -437,6 +437,17 @@ function scenarios(bin, tmp) {
       });
     }
   }
+  // What isolation (cgroups per rank, private /tmp) costs: the same exchange with and without it, and Hydra
+  for (const n of N_PMI) {
+    list.push({
+      id: `pmi-iso-${n}`,
+      title: `PMI-1 exchange \`-n ${n}\`: isolation on (A), \`--isolate off\` (C), Hydra (B)`,
+      target: { kind: 'isolation', maxCost: 0.1, text: 'A ≤ 1.10 × C' },
+      run: (L) => ({ argv: [...L, '-n', String(n), bin.pmi], rankComm: 'pmi_exchange' }),
+      check: checkPmi(n),
+      extra: { name: 'tsmpiexec --isolate off', run: (L) => ({ argv: [...L, '--isolate', 'off', '-n', String(n), bin.pmi], rankComm: 'pmi_exchange' }), check: checkPmi(n) },
+    });
+  }
   list.push({
     id: 'stdout-null',
     title: `stdout: ${STDOUT_RANKS} × ${STDOUT_MIB} MiB → /dev/null`,
@@ -627,6 +638,12 @@ function verdict(sc, sides) {
     case 'rate':
       out.met = rate(a) >= t.minMiBs;
       break;
+    case 'isolation':
+      if (c?.medianMs != null && c.failed === 0) {
+        out.isoRatio = round(a.medianMs / c.medianMs, 3);
+        out.met = out.isoRatio <= 1 + t.maxCost;
+      }
+      break;
     case 'floor':
       if (c?.medianMs != null) {
         out.overNodeMs = round(a.medianMs - c.medianMs, 1);
@@ -670,7 +687,8 @@ function markdown(report) {
     }
     const [a, b, c] = s.sides;
     const notes = [];
-    if (c) notes.push(`\`node -e 0\` ${fmtMs(c.medianMs)}; tsmpiexec − node = ${s.overNodeMs ?? '—'} ms`);
+    if (c && s.target.kind === 'isolation') notes.push(`\`--isolate off\` ${fmtMs(c.medianMs)}; isolation on / off = ${s.isoRatio ?? '—'}; off / Hydra = ${b.medianMs ? round(c.medianMs / b.medianMs, 3) : '—'}`);
+    else if (c) notes.push(`\`node -e 0\` ${fmtMs(c.medianMs)}; tsmpiexec − node = ${s.overNodeMs ?? '—'} ms`);
     if (s.rateMiBs) notes.push(`${s.rateMiBs.a ?? '—'} vs ${s.rateMiBs.b ?? '—'} MiB/s`);
     if (s.note) notes.push(s.note);
     L.push(`| ${s.title} | ${fmtMs(a.medianMs)} | ${b.failed > 0 ? `failed ${b.failed}/${b.failed + b.ok}` : fmtMs(b.medianMs)} | ${s.ratio ?? '—'} | ${s.target.text} | ${metMark(s.met)} | ${notes.join('; ')} |`);
@@ -817,7 +835,7 @@ async function main() {
       process.stderr.write(`bench: ${sc.id}: ${sc.title.replace(/`/g, '')}\n`);
       sc.prepare?.();
       const sides = [A, sc.b ?? B].map((L) => ({ name: L.name, opts: sc.run(L.argv), check: sc.check }));
-      if (sc.extra) sides.push({ name: sc.extra.name, opts: { argv: sc.extra.argv }, check: null });
+      if (sc.extra) sides.push({ name: sc.extra.name, opts: sc.extra.run ? sc.extra.run(A.argv) : { argv: sc.extra.argv }, check: sc.extra.check ?? null });
       let res;
       try {
         res = await measure(sc, sides, o.reps, o.timeoutSec * 1000);

@@ -7,18 +7,29 @@ import * as path from 'node:path';
 import { findNativeHelper } from './native.js';
 import type { IsolationDeps, IsolationFs } from './types.js';
 
+/** open(2) flags for an interface file that must exist: write only, no O_CREAT, no O_TRUNC. */
+const WRITE_EXISTING = fs.constants.O_WRONLY;
+
 export const realFs: IsolationFs = {
   mkdir: (p, mode) => fs.mkdirSync(p, mode !== undefined ? { mode } : {}),
   rmdir: (p) => fs.rmdirSync(p),
   readFile: (p) => fs.readFileSync(p, 'utf8'),
-  // 'r+': never create a file; a missing cgroup interface file means the feature is missing.
-  writeFile: (p, data) => fs.writeFileSync(p, data, { flag: 'r+' }),
+  // Write-only, never created: a missing cgroup interface file means the feature is missing. Not 'r+': that also
+  // asks to read, and some interface files are write-only (cgroup.kill is 0200), which only root gets past.
+  writeFile: (p, data) => {
+    const fd = fs.openSync(p, WRITE_EXISTING);
+    try {
+      fs.writeSync(fd, data);
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
   // One thread-pool trip, started now: the open is instant, the write may wait (a cgroup migration can wait for an
   // RCU grace period). fs.promises.writeFile would take three trips, each waiting for the main thread to be free.
   writeFileAsync: (p, data) => {
     let fd: number;
     try {
-      fd = fs.openSync(p, 'r+');
+      fd = fs.openSync(p, WRITE_EXISTING);
     } catch (e) {
       return Promise.reject(e);
     }

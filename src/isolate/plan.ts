@@ -265,7 +265,14 @@ export function planIsolation(req: IsolationRequest, caps: Capabilities): Isolat
   const limitHiers: IsolationPlan['limitHiers'] = { mem: c.memLimit, pids: c.pidsLimit, cpu: c.cpuLimit };
   const cpuset = c.cpusetHier !== undefined ? planCpuset(req, caps, c.cpusetHier) : undefined;
   if (cpuset !== undefined) writes.push(...cpusetWrites(cpuset, jobDirs[cpuset.hier]!, cpuset.jobCpus));
-  const perRank = planRanks({ jobDirs, limitHiers, ...(cpuset !== undefined ? { cpuset } : {}) }, lim, req.ranks);
+  // v1 blkio counts a rank's I/O only in a cgroup of its own; the native helper's wait4 gives the same per rank
+  const ioAtExitHier = c.accounting.io?.kind === 'v1-blkio' && caps.tools.helper !== undefined ? c.accounting.io.hier : undefined;
+  const perRank = planRanks(
+    { jobDirs, limitHiers, ...(cpuset !== undefined ? { cpuset } : {}), ...(ioAtExitHier !== undefined ? { ioAtExitHier } : {}) },
+    lim,
+    req.ranks,
+    new Set(req.ioAtExit ?? []),
+  );
   mkdirs.push(...perRank.mkdirs);
   writes.push(...perRank.writes);
   Object.assign(join, perRank.join);
@@ -296,6 +303,7 @@ export function planIsolation(req: IsolationRequest, caps: Capabilities): Isolat
     holderJoin,
     holderDirs,
     ...(cpuset !== undefined ? { cpuset } : {}),
+    ...(ioAtExitHier !== undefined ? { ioAtExitHier } : {}),
     kill: c.kill,
     accounting: c.accounting,
     ioRules,
@@ -306,11 +314,20 @@ export function planIsolation(req: IsolationRequest, caps: Capabilities): Isolat
   return plan;
 }
 
-/** The cgroups of some ranks (one per hierarchy, with their limits): at setup, and for ranks spawned later. */
+/**
+ * The cgroups of some ranks, with their limits: at setup, and for ranks spawned later. A rank has a cgroup of its
+ * own only where its figures or limits are read or set; in the other hierarchies it joins the job's cgroup, which
+ * the native helper joins once for all the ranks it starts (they are born in it: no migration per rank). Those:
+ * v1 blkio for a rank whose storage I/O comes with its exit (`ioAtExit`, wait4's rusage in the helper), and the v1
+ * cpuset, where ranks with the same CPUs share one cgroup (`cpus-LIST`) and ranks with the job's CPUs use the
+ * job's. `made`: cgroups that exist already (ranks added later share them).
+ */
 export function planRanks(
-  plan: Pick<IsolationPlan, 'jobDirs' | 'limitHiers' | 'cpuset'>,
+  plan: Pick<IsolationPlan, 'jobDirs' | 'limitHiers' | 'cpuset' | 'ioAtExitHier'>,
   lim: IsolationRequest['limits'],
   ranks: readonly number[],
+  ioAtExit: ReadonlySet<number> = new Set(),
+  made: ReadonlySet<string> = new Set(),
 ): Pick<IsolationPlan, 'mkdirs' | 'writes' | 'join' | 'rankDirs'> {
   const { jobDirs } = plan;
   const h = plan.limitHiers;
@@ -319,17 +336,39 @@ export function planRanks(
   const writes: PlannedWrite[] = [];
   const join: Record<number, string[]> = {};
   const rankDirs: Record<number, Record<string, string>> = {};
+  const cs = plan.cpuset;
+  const sharedCpuset = cs !== undefined && cs.version === 1 && cs.hier !== h.mem && cs.hier !== h.pids && cs.hier !== h.cpu ? cs.hier : undefined;
+  const planned = new Set(made);
   for (const rank of ranks) {
     rankDirs[rank] = {};
     join[rank] = [];
     for (const k of keys) {
+      if (k === sharedCpuset) {
+        const mine = cs!.ranks[rank] ?? cs!.jobCpus;
+        if (mine === cs!.jobCpus) {
+          join[rank].push(`${jobDirs[k]}/cgroup.procs`);
+          continue;
+        }
+        const dir = `${jobDirs[k]}/cpus-${mine.replace(/,/g, '_')}`;
+        if (!planned.has(dir)) {
+          planned.add(dir);
+          mkdirs.push(dir);
+          writes.push(...cpusetWrites(cs!, dir, mine));
+        }
+        rankDirs[rank][k] = dir;
+        join[rank].push(`${dir}/cgroup.procs`);
+        continue;
+      }
+      if (k === plan.ioAtExitHier && ioAtExit.has(rank)) {
+        join[rank].push(`${jobDirs[k]}/cgroup.procs`);
+        continue;
+      }
       const dir = `${jobDirs[k]}/rank-${rank}`;
       mkdirs.push(dir);
       rankDirs[rank][k] = dir;
       join[rank].push(`${dir}/cgroup.procs`);
     }
-    const cs = plan.cpuset;
-    if (cs !== undefined && rankDirs[rank][cs.hier] !== undefined) {
+    if (cs !== undefined && cs.hier !== sharedCpuset && rankDirs[rank][cs.hier] !== undefined) {
       // a v2 cgroup without CPUs of its own uses its parent's; a v1 one must be given them (the job's)
       const mine = cs.ranks[rank] ?? (cs.version === 1 ? cs.jobCpus : undefined);
       if (mine !== undefined) writes.push(...cpusetWrites(cs, rankDirs[rank][cs.hier]!, mine));

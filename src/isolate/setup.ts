@@ -15,7 +15,7 @@ import { getCapabilities } from './probe.js';
 import { JOB_ENV, RANK_ENV } from './proc-scan.js';
 import { ProcSampler } from './proc-sampler.js';
 import { createJobTmpdir, removeJobTmp } from './tmpdir.js';
-import type { Capabilities, Isolation, IsolationDeps, IsolationPlan, IsolationRequest, RankUsage, TmpLeft } from './types.js';
+import type { Capabilities, ExitIo, Isolation, IsolationDeps, IsolationPlan, IsolationRequest, RankUsage, TmpLeft } from './types.js';
 import { countLeft } from './tmp-left.js';
 import { readUsage, type UsageContext } from './usage.js';
 import { wrapArgv } from './wrapper.js';
@@ -80,7 +80,9 @@ class JobIsolation implements Isolation {
     for (const r of fresh) {
       if (!Number.isInteger(r) || r < 0) throw new TsmpiError(ERROR_CODES.ISOLATION, 'rank must be a non-negative integer', { culprit: String(r) });
     }
-    const part = planRanks(this.plan, this.req.limits, fresh);
+    // spawned ranks get a blkio cgroup of their own (no ioAtExit); cgroups shared with earlier ranks exist already
+    const made = new Set(Object.values(this.plan.rankDirs).flatMap((d) => Object.values(d)));
+    const part = planRanks(this.plan, this.req.limits, fresh, new Set(), made);
     assertInsideOwnCgroups({ ...this.plan, mkdirs: part.mkdirs, writes: part.writes, join: part.join, holderJoin: [] });
     applyRankCgroups(this.deps, part, this.req.mode === 'strict' ? 'strict' : 'auto');
     Object.assign(this.plan.join, part.join);
@@ -139,10 +141,18 @@ class JobIsolation implements Isolation {
 
   private countedLeft: TmpLeft | undefined;
 
-  usage(rank: number): RankUsage {
+  usage(rank: number, atExit?: ExitIo): RankUsage {
     this.checkRank(rank);
     const ctx: UsageContext = { ...this.usageCtx, sampledCpu: () => this.sampledCpu(rank) };
-    return readUsage(ctx, this.plan.rankDirs[rank] ?? {});
+    const dirs = this.plan.rankDirs[rank] ?? {};
+    const u = readUsage(ctx, dirs);
+    const io = this.plan.accounting.io;
+    if (io !== null && dirs[io.hier] === undefined && atExit !== undefined) {
+      // no cgroup of its own counts its I/O (planRanks): what its exit reported, the same kernel counters per task
+      u.ioReadBytes = atExit.readBytes;
+      u.ioWriteBytes = atExit.writeBytes;
+    }
+    return u;
   }
 
   hostUsage(ranks?: Readonly<Record<number, RankUsage>>): RankUsage {

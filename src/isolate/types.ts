@@ -25,6 +25,15 @@ export interface IsolationRequest {
   /** Bound ranks' CPUs (rank → CPU list): where a cpuset controller exists each such rank's cgroup is confined to
    *  its own CPUs and the job's cgroup to their union, so a rank cannot widen its affinity beyond them. */
   cpus?: Record<number, readonly number[]>;
+  /** Ranks the native helper starts (rank-batch.ts): their storage I/O comes with their exit (wait4's rusage), so
+   *  on cgroup v1 they need no blkio cgroup of their own (plan.ts, planRanks). */
+  ioAtExit?: number[];
+}
+
+/** Bytes a rank (and the children it waited for) read from and wrote to storage, as its exit reported them. */
+export interface ExitIo {
+  readBytes: number;
+  writeBytes: number;
 }
 
 /** Accounting for one rank or one host (the model's UsageFigures). null = cannot be measured, never a fake 0. */
@@ -50,8 +59,9 @@ export interface Isolation {
   env(rank: number): Record<string, string>;
   /** Kill everything still in the job's cgroups/pod; resolves when it is gone or the deadline passed. */
   killAll(): Promise<void>;
-  /** Read after the rank exited, before cleanup. */
-  usage(rank: number): RankUsage;
+  /** Read after the rank exited, before cleanup. `atExit`: the storage I/O its exit reported (the native helper),
+   *  used where the rank has no cgroup of its own that counts it. */
+  usage(rank: number, atExit?: ExitIo): RankUsage;
   /** `ranks`: this host's rank figures when the caller has just read them (saves reading them again). */
   hostUsage(ranks?: Readonly<Record<number, RankUsage>>): RankUsage;
   /** Ranks placed here after setup (MPI_Comm_spawn): their cgroups, like those made at setup. */
@@ -220,6 +230,8 @@ export interface IsolationPlan {
   limitHiers: { mem?: string | undefined; pids?: string | undefined; cpu?: string | undefined };
   /** The CPU sets of the job's and ranks' cgroups, when planned. */
   cpuset?: CpusetPlan;
+  /** The v1 blkio hierarchy, where ranks of IsolationRequest.ioAtExit join the job's cgroup instead of their own. */
+  ioAtExitHier?: string;
   holderJoin: string[];
   holderDirs: Record<string, string>;
   kill: KillPlan;

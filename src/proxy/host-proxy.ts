@@ -15,7 +15,8 @@ import type { KvsOverflow } from '../pmi/types.js';
 import { PmiEndpoint } from '../pmi/endpoint.js';
 import { withPmiPort } from '../run/rank-env.js';
 import { findNativeHelper } from '../isolate/native.js';
-import { startBatch, BATCH_SIZE } from './rank-batch.js';
+import { startBatch, BatchRank, BATCH_SIZE } from './rank-batch.js';
+import type { ExitIo } from '../isolate/types.js';
 import { RankProcess, SETTLE_AFTER_EXIT_MS, type RankHandle, type RankLaunch, type RankProcessEvents } from './rank-process.js';
 import { GroupReaper } from './reaper.js';
 import { PmixHelper } from '../pmix/helper.js';
@@ -142,6 +143,19 @@ export class HostProxy {
 
   private get transport(): 'fd' | 'tcp' | 'unix' {
     return this.o.pmiTransport ?? 'fd';
+  }
+
+  /** The ranks of `o` that start() gives the native helper (spawnAll's rule): their exits carry their I/O. */
+  static batchedRanks(o: HostProxyOptions): number[] {
+    const helper = o.batchHelper === false ? undefined : (o.batchHelper ?? findNativeHelper(process.env));
+    if (helper === undefined || (o.pmiTransport ?? 'fd') !== 'fd') return [];
+    return o.launches.filter((l) => !l.stdin).map((l) => l.rank);
+  }
+
+  /** The storage I/O a rank's exit reported (ranks the native helper started), if any. */
+  exitIo(rank: number): ExitIo | undefined {
+    const h = this.ranks.get(rank);
+    return h instanceof BatchRank ? h.exitIo : undefined;
   }
 
   /** Spawn every rank, in rank order (PMI_PORT modes: once the endpoint listens; PMIx: once its server is up). */

@@ -105,6 +105,7 @@ export class IsolatedProxy {
         ...(c.hostTmp === true ? { hostTmp: true } : {}),
         ...(process.env._CONDOR_SCRATCH_DIR ? { scratchDir: process.env._CONDOR_SCRATCH_DIR } : {}),
         ...(cpus !== undefined ? { cpus } : {}),
+        ioAtExit: HostProxy.batchedRanks(o),
       });
     } catch (e) {
       this.binding?.release();
@@ -204,7 +205,7 @@ export class IsolatedProxy {
     const ranks: HostUsage['ranks'] = {};
     for (const l of [...this.o.launches, ...this.added]) {
       try {
-        ranks[l.rank] = iso.usage(l.rank);
+        ranks[l.rank] = iso.usage(l.rank, this.inner?.exitIo(l.rank));
       } catch {
         /* no figures for a rank that never started */
       }

@@ -1,17 +1,19 @@
 // `tsmpiexec proxy`: the per-host proxy process started over ssh (or srun). It talks to the controller over
 // its own stdin/stdout only (framed messages: no port anyone could connect to), runs a HostProxy for this
 // host's ranks, and kills them all when the channel closes (controller killed, ssh dropped): no orphans.
-import { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import os from 'node:os';
 import { FrameDecoder, encodeJson, outputHeader, type Frame } from '../control/frame.js';
 import { packageVersion } from '../util/package-root.js';
 import { PROTOCOL_VERSION, type FromProxy, type ToProxy, type UpstreamReply, type UpstreamRequest } from '../control/messages.js';
-import { IsolatedProxy } from './isolated.js';
+import { IsolatedProxy, type ContainmentOptions } from './isolated.js';
+import type { HostProxyOptions } from './host-proxy.js';
 import { Subtree } from './subtree.js';
+import type { Launcher } from '../launch/launcher.js';
 import { decodeLaunches } from '../run/assign.js';
 import type { PmiUpstream } from '../pmi/types.js';
 import { fdSource } from '../io/stdin.js';
-import { fdSink } from '../io/sink.js';
+import { fdSink, type Sink } from '../io/sink.js';
 import { growPipe } from '../io/pipe-size.js';
 
 /** Unacknowledged output bytes in flight before the proxy pauses its ranks. */
@@ -35,11 +37,48 @@ function wellFormed(m: unknown): m is ToProxy {
   return true;
 }
 
-export async function proxyMain(): Promise<number> {
-  const input = fdSource(0);
-  const out = fdSink(1, () => shutdown(1), growPipe);
+/** What a proxy uses of its host's proxy (IsolatedProxy's surface): the seam bench/scale-model.mjs fills in. */
+export type HostSide = Pick<IsolatedProxy, 'start' | 'ready' | 'stdinOf' | 'addRanks' | 'signal' | 'killAll' | 'resumeOutput' | 'destroyStreams' | 'close' | 'usage'>;
+
+/**
+ * The outside world of a proxy process. The real one (processWorld) is fds 0/1, process.exit, signals and an
+ * IsolatedProxy that starts processes; the scale model (bench/scale-model.mjs) runs many proxies in one Node
+ * process over in-memory channels, with simulated ranks behind the real PMI server.
+ */
+export interface ProxyWorld {
+  input: Readable | undefined;
+  /** our channel to the parent; onFail ends the proxy (status 1) */
+  output(onFail: () => void): Sink;
+  exit(code: number): void;
+  onSignal(sig: 'SIGTERM' | 'SIGHUP' | 'SIGINT' | 'SIGPIPE', fn: () => void): void;
+  env: Record<string, string | undefined>;
+  hostname: string;
+  pid: number;
+  log(line: string): void;
+  makeHost(o: HostProxyOptions, c: ContainmentOptions): HostSide;
+  /** how this proxy starts its children in a tree (default: ssh, as Subtree does) */
+  subtreeLauncher?: Launcher;
+}
+
+export function processWorld(): ProxyWorld {
+  return {
+    input: fdSource(0),
+    output: (onFail) => fdSink(1, onFail, growPipe),
+    exit: (code) => process.exit(code),
+    onSignal: (sig, fn) => process.on(sig, fn),
+    env: process.env,
+    hostname: os.hostname(),
+    pid: process.pid,
+    log: (line) => process.stderr.write(line),
+    makeHost: (o, c) => new IsolatedProxy(o, c),
+  };
+}
+
+export async function proxyMain(world: ProxyWorld = processWorld()): Promise<number> {
+  const input = world.input;
+  const out = world.output(() => shutdown(1));
   if (!input) return 1;
-  let proxy: IsolatedProxy | undefined;
+  let proxy: HostSide | undefined;
   let unacked = 0;
   let pausedForWindow = false;
   let outBlocked = false;
@@ -59,7 +98,7 @@ export async function proxyMain(): Promise<number> {
   let silenced = false;
   const send = (m: FromProxy): boolean => (silenced ? false : out.write(encodeJson(m)));
   const log = (message: string): void => {
-    process.stderr.write(`tsmpiexec proxy on ${os.hostname()}: ${message}\n`);
+    world.log(`tsmpiexec proxy on ${world.hostname}: ${message}\n`);
   };
 
   function shutdown(code: number): void {
@@ -71,8 +110,8 @@ export async function proxyMain(): Promise<number> {
     // Bounded: the cgroup kill and cleanup get a moment, the exit is never held hostage.
     void Promise.race([proxy?.close(), new Promise((r) => setTimeout(r, 1500))])
       .then(() => out.finish())
-      .then(() => process.exit(code));
-    setTimeout(() => process.exit(code), 3000).unref();
+      .then(() => world.exit(code));
+    setTimeout(() => world.exit(code), 3000).unref();
   }
 
   /**
@@ -110,10 +149,10 @@ export async function proxyMain(): Promise<number> {
     switch (m.t) {
       case 'assign': {
         if (m.tree) {
-          subtree = new Subtree(m.tree, { up: (frame) => out.write(frame), failed: (index, message, started) => send({ t: 'child-failed', index, message, started }) }, process.env);
+          subtree = new Subtree(m.tree, { up: (frame) => out.write(frame), failed: (index, message, started) => send({ t: 'child-failed', index, message, started }) }, world.env, world.subtreeLauncher);
           subtree.start();
         }
-        proxy = new IsolatedProxy({
+        proxy = world.makeHost({
           host: m.host,
           group: m.group,
           pmiTransport: m.pmiTransport,
@@ -249,8 +288,8 @@ export async function proxyMain(): Promise<number> {
     }
   }
 
-  for (const s of ['SIGTERM', 'SIGHUP', 'SIGINT', 'SIGPIPE'] as const) process.on(s, () => shutdown(1));
-  send({ t: 'hello', version: PROTOCOL_VERSION, release: packageVersion(), host: os.hostname(), pid: process.pid });
+  for (const s of ['SIGTERM', 'SIGHUP', 'SIGINT', 'SIGPIPE'] as const) world.onSignal(s, () => shutdown(1));
+  send({ t: 'hello', version: PROTOCOL_VERSION, release: packageVersion(), host: world.hostname, pid: world.pid });
   input.on('data', (chunk: Buffer) => {
     let frames: Frame[];
     try {

@@ -10,6 +10,7 @@ import { constants as osConstants } from 'node:os';
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import type { RankOutcome } from '../model/types.js';
+import type { ExitIo } from '../isolate/types.js';
 import { SETTLE_AFTER_EXIT_MS, signalGroup, type RankHandle, type RankLaunch, type RankProcessEvents } from './rank-process.js';
 
 /** Ranks per helper: 3 sockets each stay well under a 1024-descriptor limit in the helper. */
@@ -41,6 +42,12 @@ export function outcomeOfStatus(status: number): RankOutcome {
   return { kind: 'signaled', signal: SIGNAL_NAMES.get(sig) ?? (`SIG${sig}` as NodeJS.Signals) };
 }
 
+/** "x I STATUS READ WRITE": the byte counts, when the helper gave them (an older helper stops at STATUS). */
+export function parseExitIo(read: string | undefined, write: string | undefined): ExitIo | undefined {
+  if (read === undefined || write === undefined || !/^\d+$/.test(read) || !/^\d+$/.test(write)) return undefined;
+  return { readBytes: Number(read), writeBytes: Number(write) };
+}
+
 const ERRNO_NAMES = new Map<number, string>(Object.entries(osConstants.errno).map(([name, num]) => [num, name]));
 
 /** A rank the helper could not fork or exec, worded as Node words a failed spawn() ("ENOENT: spawn F ENOENT"). */
@@ -56,6 +63,8 @@ export function spawnFailure(helper: string, launch: RankLaunch, errno: number):
 export class BatchRank implements RankHandle {
   pid: number | undefined;
   outcome: RankOutcome | undefined;
+  /** What the helper's wait4 said the rank (and the children it waited for) read from and wrote to storage. */
+  exitIo: ExitIo | undefined;
   private settledFlag = false;
   private pending: NodeJS.Signals[] = [];
   private open = 0;
@@ -204,7 +213,7 @@ export function startBatch(
     let nl: number;
     let sawPid = false;
     while ((nl = buf.indexOf('\n')) >= 0) {
-      const [kind, index, value] = buf.slice(0, nl).split(' ');
+      const [kind, index, value, read, write] = buf.slice(0, nl).split(' ');
       buf = buf.slice(nl + 1);
       const r = ranks[Number(index)];
       if (r === undefined) continue;
@@ -213,6 +222,8 @@ export function startBatch(
         sawPid = true;
         reported++;
       } else if (kind === 'x') {
+        const io = parseExitIo(read, write);
+        if (io !== undefined) r.exitIo = io;
         r.finish(outcomeOfStatus(Number(value)));
       } else if (kind === 'f') {
         reported++;

@@ -4,7 +4,7 @@
 // the child whose subtree holds it. It never parses what it forwards.
 import { FrameDecoder, FrameError, routedFrame } from '../control/frame.js';
 import type { TreeDuty } from '../control/messages.js';
-import type { LaunchedProxy } from '../launch/launcher.js';
+import type { LaunchedProxy, Launcher } from '../launch/launcher.js';
 import { SshLauncher } from '../launch/ssh.js';
 import { Gate } from '../run/remote-proxy.js';
 
@@ -32,18 +32,20 @@ export class Subtree {
     private readonly duty: TreeDuty,
     private readonly ev: SubtreeEvents,
     private readonly env: Record<string, string | undefined>,
+    /** default: ssh with the duty's launcherExec (the scale model passes an in-memory one) */
+    private readonly launcher?: Launcher,
   ) {
     this.children = duty.children.map((c) => ({ index: c.index, host: c.host, subtree: new Set([c.index, ...c.subtree]), up: false, done: false, exited: Promise.resolve() }));
   }
 
   start(): void {
-    const launcher = new SshLauncher(this.duty.launcherExec);
+    const launcher = this.launcher ?? new SshLauncher(this.duty.launcherExec);
     for (const c of this.children) {
       void this.gate.acquire().then((release) => this.launch(c, launcher, release));
     }
   }
 
-  private launch(c: Child, launcher: SshLauncher, release: () => void): void {
+  private launch(c: Child, launcher: Launcher, release: () => void): void {
     const lp = launcher.start(c.host, this.duty.proxyArgv, this.env);
     c.lp = lp;
     const child = lp.child;

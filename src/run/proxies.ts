@@ -18,11 +18,14 @@ export function proxyArgv(req: JobRequest): string[] {
   return [process.execPath, binPath(), 'proxy'];
 }
 
-/** How remote proxies are started: over ssh, or as srun steps of the Slurm allocation `allocation`. */
-export type RemoteLaunch = { kind: 'ssh' } | { kind: 'slurm'; jobId: string; allocation?: BatchAllocation };
+/**
+ * How remote proxies are started: over ssh, or as srun steps of the Slurm allocation `allocation`. An ssh launch
+ * may name a stand-in for ssh (bench/scale-model.mjs: simulated hosts in memory).
+ */
+export type RemoteLaunch = { kind: 'ssh'; launcher?: Launcher; gate?: Gate } | { kind: 'slurm'; jobId: string; allocation?: BatchAllocation };
 
 function makeLauncher(req: JobRequest, how: RemoteLaunch): { launcher: Launcher; gate: Gate } {
-  if (how.kind === 'ssh') return { launcher: new SshLauncher(req.launcherExec), gate: new Gate(8) }; // sshd's MaxStartups
+  if (how.kind === 'ssh') return { launcher: how.launcher ?? new SshLauncher(req.launcherExec), gate: how.gate ?? new Gate(8) }; // sshd's MaxStartups
   const cpus = how.allocation?.system === 'Slurm' ? how.allocation.cpusPerHost : undefined;
   const o = { jobId: how.jobId, ...(req.launcherExec ? { exec: req.launcherExec } : {}), ...(cpus ? { cpusPerHost: cpus } : {}) };
   return { launcher: new SlurmLauncher(o), gate: new Gate(16) }; // each srun is one step request to slurmctld

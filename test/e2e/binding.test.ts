@@ -164,7 +164,8 @@ describe.skipIf(two === undefined || (cpusetV1 === undefined && !cpusetV2))('a r
         expect(Object.keys(sets)).toHaveLength(2);
         for (const rank of [0, 1]) {
           const cg = sets[rank] ?? '';
-          expect(cg).toMatch(new RegExp(`/tsmpiexec-[^/]+/rank-${String(rank)}$`));
+          // one cpuset cgroup per CPU set (ranks on the same CPUs would share it), named after its CPUs
+          expect(cg).toMatch(new RegExp(`/tsmpiexec-[^/]+/cpus-${String(rank === 0 ? a : b)}$`));
           // the rank's cgroup and its job's are gone once tsmpiexec has returned
           expect(fs.existsSync(path.join(cpusetV1.mountPoint, cg)), cg).toBe(false);
           expect(fs.existsSync(path.join(cpusetV1.mountPoint, path.dirname(cg))), path.dirname(cg)).toBe(false);

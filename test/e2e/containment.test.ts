@@ -217,3 +217,122 @@ describe.runIf(isRoot).each(MODES)('containment as root (hybrid cgroups here), $
     expect(strict.stdout).toContain('tsmpiexec-');
   });
 });
+
+// An ordinary user with a delegated cgroup, as systemd gives one (Delegate=yes): root makes a cgroup under its
+// own, hands the user the directory, cgroup.procs, cgroup.subtree_control and cgroup.threads (never the limit
+// files), and moves the user's shell into it; tsmpiexec then runs as that user. The cgroup2 part is what systemd
+// delegates; this host keeps memory and pids on cgroup v1, which systemd never delegates, so those are handed
+// over the way an administrator could (directory, cgroup.procs, tasks).
+const V2_DELEGATE = ['cgroup.procs', 'cgroup.subtree_control', 'cgroup.threads'];
+const V1_DELEGATE = ['cgroup.procs', 'tasks'];
+
+/** Our own cgroup directory in the cgroup2 hierarchy (key '') or a v1 one ('memory', 'pids'), if mounted. */
+function ownCgroupDir(key: string): string | undefined {
+  const own = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').map((l) => l.split(':')).find((f) => (key === '' ? f[0] === '0' && f[1] === '' : (f[1] ?? '').split(',').includes(key)));
+  if (own === undefined) return undefined;
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (left === undefined || right === undefined) continue;
+    const [type, , opts] = right.split(' ');
+    const [, , , root, mount] = left.split(' ');
+    const match = key === '' ? type === 'cgroup2' : type === 'cgroup' && (opts ?? '').split(',').includes(key);
+    if (!match || root === undefined || mount === undefined) continue;
+    const rel = path.relative(root, own[2] ?? '/');
+    if (rel.startsWith('..')) continue;
+    return path.join(mount, rel);
+  }
+  return undefined;
+}
+
+interface Delegation {
+  dirs: string[];
+  /** argv prefix: join every delegated cgroup (as root), then become the user and run the rest. */
+  wrap: string[];
+  dispose(): Promise<string[]>;
+}
+
+function delegate(keys: string[], uid: number): Delegation {
+  const dirs: string[] = [];
+  for (const key of keys) {
+    const d = path.join(ownCgroupDir(key)!, `tsmpiexec-delegated-${process.pid}-${key || 'v2'}`);
+    fs.mkdirSync(d);
+    dirs.push(d);
+    for (const f of ['', ...(key === '' ? V2_DELEGATE : V1_DELEGATE)]) fs.chownSync(path.join(d, f), uid, uid);
+  }
+  const joins = dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join('; ');
+  return {
+    dirs,
+    wrap: ['sh', '-c', `${joins}; exec setpriv --reuid=${uid} --regid=${uid} --clear-groups "$@"`, 'delegated-shell'],
+    async dispose() {
+      // what the job left below the delegated cgroups (it must be nothing), then the delegated cgroups themselves
+      const left = dirs.flatMap((d) => fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `${d}/${e.name}`));
+      for (const d of [...left.reverse(), ...dirs]) {
+        for (let i = 0; i < 100; i++) {
+          try {
+            fs.rmdirSync(d);
+            break;
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === 'ENOENT') break;
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        }
+      }
+      return left;
+    },
+  };
+}
+
+const delegable = isRoot && ownCgroupDir('') !== undefined;
+describe.runIf(delegable).each(MODES)('containment as user nobody in a delegated cgroup (skipped without root and a cgroup2 mount), $mode', ({ env }) => {
+  const uid = 65534;
+  let work = '';
+  let deleg: Delegation | undefined;
+  beforeEach(() => {
+    modeEnv = env;
+    // outside /tmp (the ranks' /tmp is private), writable by the user
+    fs.mkdirSync('build', { recursive: true });
+    work = fs.mkdtempSync(path.resolve('build', 'delegated-'));
+    fs.chownSync(work, uid, uid);
+  });
+  afterEach(async () => {
+    const left = (await deleg?.dispose()) ?? [];
+    deleg = undefined;
+    fs.rmSync(work, { recursive: true, force: true });
+    expect(left, 'cgroups the job left in the delegated cgroup').toEqual([]);
+  });
+
+  it('cgroup2 only (what systemd delegates): a daemon that ignores SIGTERM dies with the job by cgroup.kill', async (ctx) => {
+    deleg = delegate([''], uid);
+    if (!fs.existsSync(`${deleg.dirs[0]}/cgroup.kill`)) ctx.skip('skipped because this kernel has no cgroup.kill (Linux 5.14)');
+    const pids = path.join(work, 'daemons');
+    const r = await run(['--report-json', path.join(work, 'u.json'), '-n', '2', 'sh', '-c', `setsid sh -c 'trap "" TERM; sleep 300' & echo $! >> ${pids}; id -u`], { wrap: deleg.wrap });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual(['65534', '65534']);
+    const daemons = fs.readFileSync(pids, 'utf8').trim().split('\n').map(Number);
+    expect(daemons).toHaveLength(2);
+    // the pids are the PID namespace's (the pod); no process of the job may be left, by the job marker
+    expect(await leftovers(r.marker, 3000)).toEqual([]);
+    const rep = JSON.parse(fs.readFileSync(path.join(work, 'u.json'), 'utf8'));
+    expect(rep.hosts[0].cgroup).toBe('v2');
+    // CPU from the ranks' own cgroups; memory and pids are not delegated here
+    expect(rep.ranks[0].mem_peak_bytes).toBeNull();
+    expect(r.stderr).toMatch(/memory peak and OOM not measured/);
+  });
+
+  it('with v1 memory and pids delegated too: --mem-per-rank is enforced, --report has every rank\'s figures', async (ctx) => {
+    if (ownCgroupDir('memory') === undefined || ownCgroupDir('pids') === undefined) ctx.skip('skipped because memory or pids is not a cgroup v1 hierarchy here');
+    deleg = delegate(['', 'memory', 'pids'], uid);
+    const out = path.join(work, 'u.json');
+    const r = await run(['--mem-per-rank', '64M', '--report-json', out, '-n', '2', 'sh', '-c', 'if [ $PMI_RANK = 1 ]; then exec python3 -c "x = bytearray(300 << 20)"; fi; head -c 20000000 /dev/zero | tail -c 1 >/dev/null'], { wrap: deleg.wrap });
+    expect(r.code).toBe(137);
+    expect(r.stderr).toMatch(/rank 1 on \S+ exceeded its 64 MiB memory limit/);
+    const rep = JSON.parse(fs.readFileSync(out, 'utf8'));
+    expect(rep.hosts[0].cgroup).toBe('hybrid');
+    const rank0 = rep.ranks.find((x: { rank: number }) => x.rank === 0);
+    expect(rank0.mem_peak_bytes).toBeGreaterThan(0);
+    expect(rank0.pids_peak).toBeGreaterThanOrEqual(2);
+    expect(rank0.cpu_user_s + rank0.cpu_sys_s).toBeGreaterThan(0);
+    // the user could set its own limits in the rank cgroups it made, never in the delegated one
+    expect(fs.statSync(`${deleg.dirs[1]}/memory.limit_in_bytes`).uid).toBe(0);
+  });
+});

@@ -32,7 +32,7 @@ describe('the native helper', () => {
   it('is built by make build where a C compiler is present', (ctx) => {
     if (!hasCc) return ctx.skip('skipped because this machine has no C compiler: isolation uses the shell recipes');
     expect(built, `${HELPER} missing: make build compiles native/helper.c when cc exists`).toBe(true);
-    expect(helper(['version']).stdout).toBe('tsmpiexec-helper 2\n');
+    expect(helper(['version']).stdout).toBe('tsmpiexec-helper 3\n');
   });
 
   describe.runIf(built)('exec', () => {

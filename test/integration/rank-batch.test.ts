@@ -131,6 +131,47 @@ describe.runIf(built)('ranks started by the native helper', () => {
     expect(back).toBe('pong\n');
   });
 
+  it('joins a file every rank of the batch joins once itself, before the first fork, instead of once per rank', async () => {
+    // a plain file stands in for a v1 cgroup.procs: a join writes the joiner's pid into it
+    fs.mkdirSync('build', { recursive: true });
+    const shared = path.resolve('build', `batch-shared-${process.pid}`);
+    const own = [0, 1, 2].map((i) => path.resolve('build', `batch-own-${process.pid}-${i}`));
+    for (const f of [shared, ...own]) fs.writeFileSync(f, '');
+    try {
+      const launches = [0, 1, 2].map((i) => ({
+        rank: i, file: HELPER, args: ['exec', '--join', own[i]!, '--join', shared, '--label', `rank ${i}`, '--', 'true'], cwd: '/', env: {}, stdin: false,
+      }));
+      const { seen, done } = run(launches);
+      await done;
+      const helperPid = Number(fs.readFileSync(shared, 'utf8').trim());
+      expect(seen.map((x) => x.pid)).not.toContain(helperPid);
+      expect(helperPid).toBeGreaterThan(0);
+      // each rank still joins what is its own
+      own.forEach((f, i) => expect(Number(fs.readFileSync(f, 'utf8').trim())).toBe(seen[i]!.pid));
+      // one rank alone joins everything itself (its file may be a cgroup of its own, which must not count the helper)
+      for (const f of [shared, own[0]!]) fs.writeFileSync(f, '');
+      const one = run([launches[0]!]);
+      await one.done;
+      expect(Number(fs.readFileSync(shared, 'utf8').trim())).toBe(one.seen[0]!.pid);
+    } finally {
+      for (const f of [shared, ...own]) fs.rmSync(f, { force: true });
+    }
+  });
+
+  it('reports the storage I/O of each rank and the children it waited for with its exit', async () => {
+    fs.mkdirSync('build', { recursive: true });
+    const file = path.resolve('build', `batch-io-${process.pid}`);
+    try {
+      // 2 MiB written to the disk by a child the rank waits for; rank 1 does no I/O at all
+      const { ranks, done } = run([launch(0, [`dd if=/dev/zero of=${file} bs=1M count=2 conv=fsync status=none; rm -f ${file}`]), launch(1, ['true'])]);
+      await done;
+      expect(ranks[0]!.exitIo?.writeBytes).toBeGreaterThanOrEqual(2 * 2 ** 20);
+      expect(ranks[1]!.exitIo).toEqual({ readBytes: 0, writeBytes: 0 });
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  });
+
   it('reports a program that cannot be exec\'d as not started, worded as Node words a failed spawn', async () => {
     const plain = path.resolve('build', `batch-not-executable-${process.pid}`);
     fs.mkdirSync('build', { recursive: true });
@@ -200,3 +241,91 @@ describe.runIf(built)('ranks started by the native helper', () => {
     }
   });
 });
+
+/** A v1 hierarchy and the cgroup2 mount of this host, from mountinfo (undefined where there is none). */
+function mountOf(fstype: 'cgroup2' | 'pids'): string | undefined {
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (left === undefined || right === undefined) continue;
+    const [type, , opts] = right.split(' ');
+    const mount = left.split(' ')[4];
+    if (fstype === 'cgroup2' && type === 'cgroup2') return mount;
+    if (fstype === 'pids' && type === 'cgroup' && (opts ?? '').split(',').includes('pids')) return mount;
+  }
+  return undefined;
+}
+
+const ownCgroup = (key: string): string => {
+  const line = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => (key === '' ? l.startsWith('0::') : l.split(':')[1] === key));
+  return line?.split(':')[2] ?? '/';
+};
+
+const v2Mount = mountOf('cgroup2');
+const pidsMount = mountOf('pids');
+const root = process.getuid?.() === 0;
+describe.runIf(built && root && v2Mount !== undefined && pidsMount !== undefined)(
+  'cgroups of batch ranks (root, a cgroup2 mount and a v1 pids hierarchy: else skipped)',
+  () => {
+    it('puts each rank into its own cgroup2 cgroup, and all into the v1 cgroup they share, which the helper joins once and leaves', async () => {
+      const v2Job = path.join(v2Mount!, ownCgroup(''), `tsmpiexec-batchtest-${process.pid}`);
+      const v1Job = path.join(pidsMount!, ownCgroup('pids'), `tsmpiexec-batchtest-${process.pid}`);
+      const made = [v2Job, `${v2Job}/r0`, `${v2Job}/r1`, `${v2Job}/r2`, v1Job];
+      for (const d of made) fs.mkdirSync(d);
+      const gate = path.resolve('build', `batch-gate-${process.pid}`);
+      fs.mkdirSync('build', { recursive: true });
+      try {
+        const launches = [0, 1, 2].map((i) => ({
+          rank: i,
+          file: HELPER,
+          args: ['exec', '--join', `${v2Job}/r${i}/cgroup.procs`, '--join', `${v1Job}/cgroup.procs`, '--label', `rank ${i}`, '--', '/bin/sh', '-c', `while [ ! -e ${gate} ]; do sleep 0.05; done; cat /proc/self/cgroup`],
+          cwd: '/',
+          env: { PATH: '/usr/bin:/bin' },
+          stdin: false,
+        }));
+        const { seen, done, pidsReported } = run(launches);
+        await pidsReported;
+        const helperPid = Number(fs.readFileSync(`/proc/${seen[0]!.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+        // once every rank is started the helper goes back to where it came from (the shared cgroup's parent)
+        const helperPids = (): string => {
+          try {
+            return fs.readFileSync(`/proc/${helperPid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1] === 'pids') ?? '';
+          } catch {
+            return 'gone';
+          }
+        };
+        for (let i = 0; i < 100 && helperPids().includes('tsmpiexec-batchtest'); i++) await new Promise((r) => setTimeout(r, 20));
+        expect(helperPids()).not.toContain('tsmpiexec-batchtest');
+        const inShared = fs.readFileSync(`${v1Job}/cgroup.procs`, 'utf8').trim().split('\n').map(Number);
+        for (const x of seen) expect(inShared).toContain(x.pid);
+        expect(inShared).not.toContain(helperPid);
+        // the helper never entered any rank's cgroup2 cgroup
+        expect(fs.readFileSync(`/proc/${helperPid}/cgroup`, 'utf8')).not.toContain('tsmpiexec-batchtest');
+        fs.writeFileSync(gate, '');
+        await done;
+        fs.rmSync(gate, { force: true });
+        for (let i = 0; i < 3; i++) {
+          const s = seen[i]!;
+          expect(s.outcome, s.err).toEqual({ kind: 'exited', code: 0 });
+          const lines = s.out.trim().split('\n');
+          expect(lines.find((l) => l.startsWith('0::'))).toBe(`0::${path.join(ownCgroup(''), `tsmpiexec-batchtest-${process.pid}`, `r${i}`)}`);
+          expect(lines.find((l) => l.split(':')[1] === 'pids')).toContain(`tsmpiexec-batchtest-${process.pid}`);
+        }
+      } finally {
+        // a failed check above leaves the ranks waiting: let them end, so their cgroups can go
+        fs.writeFileSync(gate, '');
+        for (const d of made.reverse()) {
+          for (let i = 0; i < 50; i++) {
+            try {
+              fs.rmdirSync(d);
+              break;
+            } catch (e) {
+              if ((e as NodeJS.ErrnoException).code === 'ENOENT') break;
+              await new Promise((r) => setTimeout(r, 20));
+            }
+          }
+        }
+        fs.rmSync(gate, { force: true });
+      }
+    });
+  },
+);

@@ -1,5 +1,5 @@
 // The CPU sets of a job's cgroups when its ranks are bound (issue #22): planned against fake v1 and v2 trees,
-// applied, joined, extended for spawned ranks and removed; and the notice where there is no cpuset controller.
+// applied, joined, shared by ranks of the same CPUs, extended for spawned ranks and removed; and the notice where there is no cpuset controller.
 import * as fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { setupIsolation } from '../../src/isolate/setup.js';
@@ -17,24 +17,41 @@ const read = (p: string): string => fs.readFileSync(p, 'utf8').trim();
 const writesOf = (h: FakeHost, p: IsolationPlan): Array<[string, string]> => p.writes.map((w) => [h.rel(w.path), w.value]);
 
 describe('planning', () => {
-  it('v1: the job gets the union, each rank its own, all with our memory nodes, before anything joins', () => {
+  it('v1: the job gets the union, each CPU set one cgroup, all with our memory nodes, before anything joins', () => {
     const h = host({ layout: 'hybrid', cpuset: { cpus: '0-7', mems: '0-1' } });
     const p = plan(h, req());
     const job = `${h.own('cpuset')}/tsmpiexec-j3-n1`;
     expect(p.cpuset).toEqual({ hier: 'cpuset', version: 1, jobCpus: '2-3,7', mems: '0-1', ranks: { 0: '2', 1: '3,7' } });
-    expect(p.mkdirs).toEqual(expect.arrayContaining([job, `${job}/rank-0`, `${job}/rank-1`]));
+    expect(p.mkdirs).toEqual(expect.arrayContaining([job, `${job}/cpus-2`, `${job}/cpus-3_7`]));
+    expect(p.mkdirs.filter((d) => d.startsWith(`${job}/rank-`))).toEqual([]);
     const w = writesOf(h, p).filter(([path]) => path.includes('/cpuset/'));
     expect(w).toEqual([
       [h.rel(`${job}/cpuset.cpus`), '2-3,7'],
       [h.rel(`${job}/cpuset.mems`), '0-1'],
-      [h.rel(`${job}/rank-0/cpuset.cpus`), '2'],
-      [h.rel(`${job}/rank-0/cpuset.mems`), '0-1'],
-      [h.rel(`${job}/rank-1/cpuset.cpus`), '3,7'],
-      [h.rel(`${job}/rank-1/cpuset.mems`), '0-1'],
+      [h.rel(`${job}/cpus-2/cpuset.cpus`), '2'],
+      [h.rel(`${job}/cpus-2/cpuset.mems`), '0-1'],
+      [h.rel(`${job}/cpus-3_7/cpuset.cpus`), '3,7'],
+      [h.rel(`${job}/cpus-3_7/cpuset.mems`), '0-1'],
     ]);
     expect(p.writes.filter((w) => w.path.includes('/cpuset/')).every((w) => w.critical === true)).toBe(true);
-    expect(p.join[1]).toContain(`${job}/rank-1/cgroup.procs`);
+    expect(p.join[1]).toContain(`${job}/cpus-3_7/cgroup.procs`);
     expect(p.notice ?? '').not.toMatch(/cpuset/);
+  });
+
+  it('v1: ranks on the same CPUs share one cpuset cgroup; ranks on all of the job\'s CPUs join the job\'s', () => {
+    const h = host({ layout: 'hybrid', cpuset: { cpus: '0-7', mems: '0' } });
+    // four ranks wrapped round two cores, and one with both
+    const p = plan(h, req({ ranks: [0, 1, 2, 3, 4], cpus: { 0: [0], 1: [1], 2: [0], 3: [1], 4: [0, 1] } }));
+    const job = `${h.own('cpuset')}/tsmpiexec-j3-n1`;
+    const cpusetDirs = p.mkdirs.filter((d) => d.startsWith(`${job}/`));
+    expect(cpusetDirs).toEqual([`${job}/cpus-0`, `${job}/cpus-1`]);
+    expect(p.join[0]).toContain(`${job}/cpus-0/cgroup.procs`);
+    expect(p.join[2]).toContain(`${job}/cpus-0/cgroup.procs`);
+    expect(p.join[3]).toContain(`${job}/cpus-1/cgroup.procs`);
+    expect(p.join[4]).toContain(`${job}/cgroup.procs`);
+    // the figures' hierarchies keep a cgroup per rank
+    expect(p.mkdirs).toEqual(expect.arrayContaining([`${h.own('memory')}/tsmpiexec-j3-n1/rank-2`]));
+    expect(p.writes.filter((w) => w.path.startsWith(`${job}/cpus-0/`)).map((w) => w.value)).toEqual(['0', '0']);
   });
 
   it('v2: cpuset is enabled with the other controllers and only cpus are written (mems come from the parent)', () => {
@@ -91,16 +108,16 @@ describe('applying', () => {
     const iso = await setupIsolation(req(), h.deps);
     const job = `${h.own('cpuset')}/tsmpiexec-j3-n1`;
     expect(read(`${job}/cpuset.cpus`)).toBe('2-3,7');
-    expect(read(`${job}/rank-0/cpuset.cpus`)).toBe('2');
-    expect(read(`${job}/rank-1/cpuset.mems`)).toBe('0-1');
+    expect(read(`${job}/cpus-2/cpuset.cpus`)).toBe('2');
+    expect(read(`${job}/cpus-3_7/cpuset.mems`)).toBe('0-1');
     // the fake kernel refuses a join into an empty v1 cpuset (ENOSPC): these go through
-    h.deps.fs.writeFile(`${job}/rank-1/cgroup.procs`, '555');
+    h.deps.fs.writeFile(`${job}/cpus-3_7/cgroup.procs`, '555');
     expect(() => h.deps.fs.writeFile(`${h.own('cpuset')}/cgroup.procs`, '4242')).not.toThrow();
+    // a spawned rank has the job's CPUs: it joins the job's cpuset cgroup, which has them
     iso.addRanks([2]);
-    expect(read(`${job}/rank-2/cpuset.cpus`)).toBe('2-3,7');
-    expect(read(`${job}/rank-2/cpuset.mems`)).toBe('0-1');
-    expect(iso.wrap(2, ['true']).join(' ')).toContain(`${job}/rank-2/cgroup.procs`);
-    h.set(`${job}/rank-1/cgroup.procs`, '');
+    expect(fs.existsSync(`${job}/rank-2`)).toBe(false);
+    expect(iso.wrap(2, ['true']).join(' ')).toContain(`${job}/cgroup.procs`);
+    h.set(`${job}/cpus-3_7/cgroup.procs`, '');
     expect((await iso.cleanup()).leftovers).toEqual([]);
     expect(fs.existsSync(job)).toBe(false);
   });

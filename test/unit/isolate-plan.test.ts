@@ -129,6 +129,30 @@ describe('hybrid (v2 core + v1 controllers, as on the project machine)', () => {
     expect(p.holderJoin).toEqual([`${j('v2')}/holder/cgroup.procs`]);
   });
 
+  it('ranks whose I/O comes with their exit (the native helper) join the job\'s blkio cgroup instead of their own', () => {
+    const h = host({ layout: 'hybrid', mountNsOk: true, blockDevices });
+    const j = (key: string): string => `${h.own(key)}/tsmpiexec-j1-node1`;
+    const withHelper = probeCapabilities({ ...h.deps, nativeHelper: () => '/opt/tsmpiexec-helper' });
+    const p = planIsolation(req({ ranks: [0, 1], ioAtExit: [1] }), withHelper);
+    expect(p.ioAtExitHier).toBe('blkio');
+    expect(p.join[1]).toEqual([
+      `${j('v2')}/rank-1/cgroup.procs`,
+      `${j('blkio')}/cgroup.procs`,
+      `${j('memory')}/rank-1/cgroup.procs`,
+      `${j('pids')}/rank-1/cgroup.procs`,
+    ]);
+    expect(p.rankDirs[1]).not.toHaveProperty('blkio');
+    expect(p.mkdirs).not.toContain(`${j('blkio')}/rank-1`);
+    // rank 0 starts without the helper (it reads stdin): it keeps a blkio cgroup of its own
+    expect(p.join[0]).toContain(`${j('blkio')}/rank-0/cgroup.procs`);
+    // the job's cgroup still counts every rank's I/O for the host figures
+    expect(p.writes.some((x) => x.path === `${j('blkio')}/blkio.throttle.read_bps_device`)).toBe(true);
+    // without the helper nobody reports I/O at exit: every rank has its own
+    const q = plan(h, req({ ranks: [0, 1], ioAtExit: [1] }));
+    expect(q.ioAtExitHier).toBeUndefined();
+    expect(q.join[1]).toContain(`${j('blkio')}/rank-1/cgroup.procs`);
+  });
+
   it('adds the v1 cpu hierarchy only when a CPU limit is asked for', () => {
     const h = host({ layout: 'hybrid' });
     const p = plan(h, req({ ranks: [3], limits: { cpuPerRank: 0.5 } }));
