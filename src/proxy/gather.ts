@@ -12,8 +12,8 @@ import { TreeMessageError, type Pair } from '../control/barrier-chunks.js';
 export interface GatherLinks {
   /** the gathered entry of our subtree, for our parent (the controller or the proxy that launched us) */
   up(kvsname: string, proxies: number[], puts: Pair[]): void;
-  /** the barrier's result, for child `child` */
-  down(child: number, kvsname: string, puts: Pair[], error: string | undefined): void;
+  /** the barrier's result, for each of `children` (called once per result, only when there are any) */
+  down(children: number[], kvsname: string, puts: Pair[], error: string | undefined): void;
 }
 
 interface Epoch {
@@ -79,7 +79,7 @@ export class BarrierGather {
   result(kvsname: string, puts: Pair[], error: string | undefined): void {
     const ep = this.groups.get(kvsname)?.sent.shift();
     if (!ep) throw new TreeMessageError(`a barrier result for ${kvsname} that nothing waits for`);
-    for (const child of ep.children.keys()) this.links.down(child, kvsname, puts, error);
+    if (ep.children.size > 0) this.links.down([...ep.children.keys()], kvsname, puts, error);
     if (!ep.own) return;
     if (error === undefined) ep.own.resolve(puts);
     else ep.own.reject(new Error(error));

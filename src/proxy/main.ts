@@ -123,7 +123,11 @@ export async function proxyMain(): Promise<number> {
             if (silenced) return;
             for (const f of treeFrames({ t: 'gather', kvsname, proxies, puts })) out.write(f);
           },
-          down: (child, kvsname, puts, error) => subtree?.toChild(child, treeFrames({ t: 'result', kvsname, puts, ...(error !== undefined ? { error } : {}) })),
+          down: (children, kvsname, puts, error) => {
+            // serialized once, written to each child
+            const frames = treeFrames({ t: 'result', kvsname, puts, ...(error !== undefined ? { error } : {}) });
+            for (const c of children) subtree?.toChild(c, frames);
+          },
         });
         if (m.tree) {
           const g = gather;

@@ -59,6 +59,12 @@ export interface Routed {
 /** Every remote proxy of a job by index, so routed frames find their handle. */
 export type ProxyRegistry = Map<number, RemoteProxy>;
 
+/**
+ * A completed barrier's pairs, serialized once for all the proxies that get them: KvsService hands every
+ * proxy of an epoch the same array, so its frames are kept by that array (and go with it).
+ */
+const resultFrames = new WeakMap<Array<[string, string]>, Buffer[]>();
+
 /** Bytes the controller wrote to and read from the channels of its proxies (--verbose, --timing, bench). */
 export interface ChannelTraffic {
   written: number;
@@ -382,19 +388,15 @@ export class RemoteProxy implements ProxyHandle {
 
   /** A gathered barrier entry: these proxies (this one's subtree) entered; the result goes back once. */
   private async gathered(kvsname: string, proxies: number[], puts: Array<[string, string]>): Promise<void> {
-    let result: TreeMessage;
-    try {
-      result = { t: 'result', kvsname, puts: await this.o.kvs.enterMany(kvsname, proxies, puts) };
-    } catch (e) {
-      result = { t: 'result', kvsname, puts: [], error: (e as Error).message };
-    }
-    if (this.ended) return;
     let frames: Buffer[];
     try {
-      frames = treeFrames(result);
+      const pairs = await this.o.kvs.enterMany(kvsname, proxies, puts);
+      frames = resultFrames.get(pairs) ?? treeFrames({ t: 'result', kvsname, puts: pairs });
+      resultFrames.set(pairs, frames);
     } catch (e) {
       frames = treeFrames({ t: 'result', kvsname, puts: [], error: (e as Error).message });
     }
+    if (this.ended) return;
     this.sendRaw(...frames);
   }
 

@@ -67,7 +67,9 @@ function tree(parents: Array<number | undefined>, groups: Array<{ kvsname: strin
   for (let i = 0; i < n; i++) {
     gathers[i] = new BarrierGather(i, children(i).length === 0, {
       up: (kvsname, proxies, puts) => up[i]?.send({ t: 'gather', kvsname, proxies, puts }),
-      down: (child, kvsname, puts, error) => down[child]?.send({ t: 'result', kvsname, puts, ...(error !== undefined ? { error } : {}) }),
+      down: (kids, kvsname, puts, error) => {
+        for (const child of kids) down[child]?.send({ t: 'result', kvsname, puts, ...(error !== undefined ? { error } : {}) });
+      },
     });
   }
   return { kvs, gathers, up, down, children };
