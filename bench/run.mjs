@@ -371,6 +371,20 @@ function checkPmi(n) {
   return (r) => (r.stdout.text.trim() === want ? null : `expected "${want}", got "${r.stdout.text.trim().slice(0, 120)}"`);
 }
 
+function checkBulk(n) {
+  const want = `pmi-bulk ok size=${n} keys=16 bytes=1024`;
+  return (r) => {
+    if (r.stdout.text.trim() !== want) return `expected "${want}", got "${r.stdout.text.trim().slice(0, 120)}"`;
+    return bytesWritten(r) === null ? 'no "control channels:" line on stderr (--timing)' : null;
+  };
+}
+
+/** The bytes the controller wrote to its remote proxies' channels (tsmpiexec's --timing line), or null. */
+function bytesWritten(r) {
+  const m = /control channels: (\d+) bytes written to the remote proxies, (\d+) bytes read/.exec(r.stderr.text);
+  return m ? Number(m[1]) : null;
+}
+
 function checkWriters(r) {
   const want = `wrote ${STDOUT_MIB * MIB}`;
   const ok = r.stderr.text.split('\n').filter((l) => /^writer \d+ /.test(l) && l.endsWith(want)).length;
@@ -533,7 +547,6 @@ function scenarios(bin, tmp) {
   sshCases.forEach((c, i) => {
     const n = c.hosts * c.ppn;
     const hostList = Array.from({ length: c.hosts }, (_, k) => `h${k + 1}:${c.ppn}`).join(',');
-    const last = i === sshCases.length - 1;
     list.push({
       id: `ssh-${c.hosts}x${c.ppn}${c.tree ? '-tree' : ''}`,
       title: `ssh launch ${c.hosts} hosts × ${c.ppn} ranks of MPI hello${c.tree ? ' (tsmpiexec --tree-width 4)' : ''}`,
@@ -549,8 +562,31 @@ function scenarios(bin, tmp) {
         rankComm: 'hello',
       }),
       check: checkHello(n),
-      cleanup: last ? bedDown : undefined,
     });
+  });
+  // Barrier bytes through the launch tree: 16 hosts x 64 ranks of bench/c/pmi_bulk.c (a PMI-1 client without
+  // MPI), each putting 16 KiB before one barrier, so the epoch holds 16 MiB. Both sides are tsmpiexec: A gathers
+  // the barrier through a tree of width 4, B runs flat; the row compares the bytes the controller wrote to its
+  // proxies (from --timing), and shows the wall times too.
+  const bulkHosts = Array.from({ length: 16 }, (_, k) => `h${k + 1}:64`).join(',');
+  list.push({
+    id: 'tree-kvs-16x64',
+    title: 'controller bytes written: 16 hosts × 64 ranks each putting 16 KiB, one barrier (A `--tree-width 4`, B `--no-tree`)',
+    target: { kind: 'bytes-ratio', max: 0.5, text: 'bytes A/B ≤ 0.5' },
+    maxReps: 3,
+    b: { name: 'tsmpiexec --no-tree', sameLauncher: true },
+    prepare: () => bedUp(16),
+    run: (L, side) => ({
+      argv: [
+        'bash', bedScript, 'exec', 'h0', '--dir', bed.dir, '--',
+        ...L, ...(side === 'b' ? ['--no-tree'] : ['--tree-width', '4']), '--timing',
+        '-launcher-exec', path.join(bed.dir, 'bin', 'ssh'), '-hosts', bulkHosts, '-n', '1024', bin.bulk,
+      ],
+      rankComm: 'pmi_bulk',
+    }),
+    check: checkBulk(1024),
+    sample: bytesWritten,
+    cleanup: bedDown,
   });
   return list;
 }
@@ -579,7 +615,7 @@ const round = (x, d = 1) => (x === undefined || x === null || Number.isNaN(x) ? 
 
 // ---------------------------------------------------------------------------------------------- measuring
 async function measure(sc, sides, reps, timeoutMs) {
-  const res = sides.map((s) => ({ name: s.name, samplesMs: [], failures: [], launcherRssKiB: [], helpersRssKiB: [] }));
+  const res = sides.map((s) => ({ name: s.name, samplesMs: [], failures: [], launcherRssKiB: [], helpersRssKiB: [], ...(sc.sample ? { values: [] } : {}) }));
   const once = async (i, warm) => {
     const side = sides[i];
     const opts = side.opts;
@@ -593,6 +629,7 @@ async function measure(sc, sides, reps, timeoutMs) {
     }
     if (warm) return;
     res[i].samplesMs.push(round(r.ms, 2));
+    if (sc.sample) res[i].values.push(sc.sample(r));
     if (r.launcherRssKiB) res[i].launcherRssKiB.push(r.launcherRssKiB);
     if (r.helpersRssKiB) res[i].helpersRssKiB.push(r.helpersRssKiB);
   };
@@ -644,6 +681,15 @@ function verdict(sc, sides) {
         out.met = out.isoRatio <= 1 + t.maxCost;
       }
       break;
+    case 'bytes-ratio': {
+      const va = median(a.values ?? []);
+      const vb = bOk ? median(b.values ?? []) : undefined;
+      out.values = { a: va ?? null, b: vb ?? null };
+      out.timeRatio = out.ratio;
+      out.ratio = va !== undefined && vb ? round(va / vb, 3) : null;
+      out.met = out.ratio !== null ? out.ratio <= t.max : null;
+      break;
+    }
     case 'floor':
       if (c?.medianMs != null) {
         out.overNodeMs = round(a.medianMs - c.medianMs, 1);
@@ -690,6 +736,7 @@ function markdown(report) {
     if (c && s.target.kind === 'isolation') notes.push(`\`--isolate off\` ${fmtMs(c.medianMs)}; isolation on / off = ${s.isoRatio ?? '—'}; off / Hydra = ${b.medianMs ? round(c.medianMs / b.medianMs, 3) : '—'}`);
     else if (c) notes.push(`\`node -e 0\` ${fmtMs(c.medianMs)}; tsmpiexec − node = ${s.overNodeMs ?? '—'} ms`);
     if (s.rateMiBs) notes.push(`${s.rateMiBs.a ?? '—'} vs ${s.rateMiBs.b ?? '—'} MiB/s`);
+    if (s.values) notes.push(`bytes written by the controller: A ${s.values.a ?? '—'}, B ${s.values.b ?? '—'} (ratio column); wall-time ratio ${s.timeRatio ?? '—'}`);
     if (s.note) notes.push(s.note);
     L.push(`| ${s.title} | ${fmtMs(a.medianMs)} | ${b.failed > 0 ? `failed ${b.failed}/${b.failed + b.ok}` : fmtMs(b.medianMs)} | ${s.ratio ?? '—'} | ${s.target.text} | ${metMark(s.met)} | ${notes.join('; ')} |`);
   }
@@ -757,7 +804,7 @@ function raiseNofile(need = 8192, want = 65536) {
 async function main() {
   const o = parseCli(process.argv.slice(2));
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsmpibench-'));
-  const stub = { hello: '', pmi: '', writer: '', reader: '' };
+  const stub = { hello: '', pmi: '', bulk: '', writer: '', reader: '' };
   if (o.help || o.list) {
     const list = scenarios(stub, tmp);
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -771,6 +818,7 @@ async function main() {
   const bin = {
     hello: compile('hello', 'examples/hello.c', 'mpicc.mpich'),
     pmi: compile('pmi_exchange', 'bench/c/pmi_exchange.c', 'cc'),
+    bulk: compile('pmi_bulk', 'bench/c/pmi_bulk.c', 'cc'),
     writer: compile('writer', 'bench/c/writer.c', 'cc'),
     reader: compile('reader', 'bench/c/reader.c', 'cc'),
     ompiHello: have('mpicc.openmpi') && have('mpirun.openmpi') && fs.existsSync(path.join(ROOT, 'dist/native/libtsmpiexec-pmi.so')) ? compile('ompi_hello', 'examples/hello.c', 'mpicc.openmpi') : undefined,
@@ -834,11 +882,12 @@ async function main() {
       }
       process.stderr.write(`bench: ${sc.id}: ${sc.title.replace(/`/g, '')}\n`);
       sc.prepare?.();
-      const sides = [A, sc.b ?? B].map((L) => ({ name: L.name, opts: sc.run(L.argv), check: sc.check }));
+      const other = sc.b?.sameLauncher ? { name: sc.b.name, argv: A.argv } : sc.b ?? B;
+      const sides = [A, other].map((L, i) => ({ name: L.name, opts: sc.run(L.argv, i === 0 ? 'a' : 'b'), check: sc.check }));
       if (sc.extra) sides.push({ name: sc.extra.name, opts: sc.extra.run ? sc.extra.run(A.argv) : { argv: sc.extra.argv }, check: sc.extra.check ?? null });
       let res;
       try {
-        res = await measure(sc, sides, o.reps, o.timeoutSec * 1000);
+        res = await measure(sc, sides, Math.min(o.reps, sc.maxReps ?? o.reps), o.timeoutSec * 1000);
       } finally {
         sc.cleanup?.();
       }

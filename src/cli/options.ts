@@ -157,7 +157,7 @@ const TABLE = [
     name: 'tree-width', aliases: [], group: 'launch', scope: 'global', arity: 1, valueName: 'K', valueKind: 'int',
     default: '32', origin: 'tsmpiexec', dashes: 2,
     help: 'ssh launch tree fan-out',
-    man: 'With the ssh launcher, the controller starts at most K proxies itself; each of them starts up to K more from its own host, and so on, so a long host list does not serialize on one ssh client (the hosts must be able to ssh to each other). With at most K remote hosts the launch is flat.',
+    man: 'With the ssh launcher, the controller starts at most K proxies itself; each of them starts up to K more from its own host, and so on, so a long host list does not serialize on one ssh client (the hosts must be able to ssh to each other). PMI barriers travel the same tree: each proxy gathers the entries of its subtree and sends one message up, and the result comes down once per link, so the controller sends each barrier to K proxies only. With at most K remote hosts the launch is flat.',
   },
   {
     name: 'no-tree', aliases: [], group: 'launch', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,
@@ -343,7 +343,7 @@ const TABLE = [
   {
     name: 'timing', aliases: [], group: 'reporting', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,
     help: 'print the wall time of each launch phase',
-    man: 'At the end, print on stderr the wall time of each phase of the launch: start-up (until the command line is read), parse, plan, ranks started (proxies up on every host and every rank spawned), the PMI init barrier (the first barrier, which for MPI programs ends MPI_Init\'s exchange), run (until the last rank ended) and teardown (leftovers killed, cgroups removed, output flushed). With --dry-run only the first three.',
+    man: 'At the end, print on stderr the wall time of each phase of the launch: start-up (until the command line is read), parse, plan, ranks started (proxies up on every host and every rank spawned), the PMI init barrier (the first barrier, which for MPI programs ends MPI_Init\'s exchange), run (until the last rank ended) and teardown (leftovers killed, cgroups removed, output flushed). With --dry-run only the first three. With remote proxies, a last line gives the bytes the controller wrote to and read from their control channels.',
   },
   {
     name: 'dry-run', aliases: [], group: 'reporting', scope: 'global', arity: 0, origin: 'tsmpiexec', dashes: 2,

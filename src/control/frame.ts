@@ -1,9 +1,11 @@
 // Binary framing of the control channel (the ssh session's stdin/stdout, or srun's): each frame is
 // [u32 length of the rest][u8 kind][body]. Kind 1: a JSON message; kind 2: rank output
 // ([u32 rank][u8 stream][bytes]); kind 3: stdin for a rank ([u32 rank][bytes]); kind 4: a whole frame routed
-// through a tree of proxies ([u32 proxy index][inner frame]), downward to that proxy or upward from it.
+// through a tree of proxies ([u32 proxy index][inner frame]), downward to that proxy or upward from it;
+// kind 5: a JSON barrier message for the next hop only (a gathered barrier entry going up, a barrier result
+// going down: see barrier-chunks.ts), which a proxy of the tree consumes instead of relaying.
 // No base64, no per-line JSON.
-export const FRAME = { JSON: 1, OUTPUT: 2, STDIN: 3, ROUTED: 4 } as const;
+export const FRAME = { JSON: 1, OUTPUT: 2, STDIN: 3, ROUTED: 4, TREE: 5 } as const;
 /** A frame larger than this is a protocol error (a forged or corrupted stream), not an allocation. */
 export const MAX_FRAME = 64 * 1024 * 1024;
 
@@ -12,14 +14,21 @@ export type Frame =
   | { kind: 'output'; rank: number; stream: 'stdout' | 'stderr'; data: Buffer }
   | { kind: 'stdin'; rank: number; data: Buffer }
   /** `raw` is the inner frame, header included, ready to forward or decode with decodeFrame. */
-  | { kind: 'routed'; index: number; raw: Buffer };
+  | { kind: 'routed'; index: number; raw: Buffer }
+  /** a barrier message of the launch tree (barrier-chunks.ts checks its shape) */
+  | { kind: 'tree'; value: unknown };
 
 export function encodeJson(value: unknown): Buffer {
-  const body = Buffer.from(JSON.stringify(value));
-  const f = Buffer.allocUnsafe(5 + body.length);
-  f.writeUInt32BE(body.length + 1, 0);
-  f.writeUInt8(FRAME.JSON, 4);
-  body.copy(f, 5);
+  return jsonFrame(FRAME.JSON, JSON.stringify(value));
+}
+
+/** A frame of kind `kind` (JSON or TREE) around JSON text that is already serialized. */
+export function jsonFrame(kind: typeof FRAME.JSON | typeof FRAME.TREE, json: string): Buffer {
+  const n = Buffer.byteLength(json);
+  const f = Buffer.allocUnsafe(5 + n);
+  f.writeUInt32BE(n + 1, 0);
+  f.writeUInt8(kind, 4);
+  f.write(json, 5);
   return f;
 }
 
@@ -107,12 +116,14 @@ export class FrameDecoder {
 
 function decodeBody(b: Buffer): Frame {
   const kind = b.readUInt8(0);
-  if (kind === FRAME.JSON) {
+  if (kind === FRAME.JSON || kind === FRAME.TREE) {
+    let value: unknown;
     try {
-      return { kind: 'json', value: JSON.parse(b.subarray(1).toString('utf8')) as unknown };
+      value = JSON.parse(b.subarray(1).toString('utf8')) as unknown;
     } catch {
       throw new FrameError('bad JSON in control frame');
     }
+    return kind === FRAME.JSON ? { kind: 'json', value } : { kind: 'tree', value };
   }
   if (kind === FRAME.OUTPUT) {
     if (b.length < 6) throw new FrameError('short output frame');

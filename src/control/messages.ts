@@ -5,8 +5,8 @@ import type { HostUsage, RankOutcome } from '../model/types.js';
 import type { ContainmentSpec } from '../run/job.js';
 import type { PmiGroupInfo, SpawnRequest, SpawnResult } from '../pmi/types.js';
 
-/** 2: spawn-ranks / ranks-added (MPI_Comm_spawn). */
-export const PROTOCOL_VERSION = 2;
+/** 2: spawn-ranks / ranks-added (MPI_Comm_spawn). 3: barriers gathered through the launch tree (frame kind 5). */
+export const PROTOCOL_VERSION = 3;
 
 export interface WireLaunch {
   rank: number;
@@ -33,7 +33,8 @@ export interface TreeDuty {
 }
 
 export type ToProxy =
-  | { t: 'assign'; host: string; jobId: string; containment: ContainmentSpec; group: PmiGroupInfo; pmiTransport: 'fd' | 'tcp' | 'unix'; appnums: Record<number, number>; envs: Array<Record<string, string>>; launches: WireLaunch[]; debug: boolean; tree?: TreeDuty }
+  /** `index`: the proxy's index in the job (it names the proxy in gathered barrier entries) */
+  | { t: 'assign'; index: number; host: string; jobId: string; containment: ContainmentSpec; group: PmiGroupInfo; pmiTransport: 'fd' | 'tcp' | 'unix'; appnums: Record<number, number>; envs: Array<Record<string, string>>; launches: WireLaunch[]; debug: boolean; tree?: TreeDuty }
   | { t: 'signal'; signal: NodeJS.Signals }
   | { t: 'kill' }
   | { t: 'stdin-end'; rank: number }
@@ -42,6 +43,11 @@ export type ToProxy =
   | { t: 'reply'; id: number; ok: boolean; value?: unknown }
   /** start the ranks of a group spawned by MPI_Comm_spawn; answered by ranks-added with the same id */
   | { t: 'spawn-ranks'; id: number; group: PmiGroupInfo; envs: Array<Record<string, string>>; launches: WireLaunch[] }
+  /**
+   * Who takes part in the barriers of group `kvsname` at a proxy that launched others: its own ranks (`self`)
+   * and the children (by index) whose subtrees host ranks of the group. Sent before the group's ranks start.
+   */
+  | { t: 'barrier-plan'; kvsname: string; self: boolean; children: number[] }
   /** all ranks settled everywhere: clean up and exit */
   | { t: 'shutdown' };
 
@@ -68,11 +74,11 @@ export type FromProxy =
   | { t: 'child-failed'; index: number; message: string; started: boolean }
   | { t: 'bye' };
 
+/** Point-to-point requests to the controller (barriers go as frame kind 5 instead: barrier-chunks.ts). */
 export type UpstreamRequest =
-  | { op: 'barrier'; kvsname: string; puts: Array<[string, string]> }
   | { op: 'publish'; service: string; port: string }
   | { op: 'unpublish'; service: string }
   | { op: 'lookup'; service: string }
   | { op: 'spawn'; req: SpawnRequest };
 
-export type UpstreamReply = Array<[string, string]> | boolean | string | undefined | SpawnResult;
+export type UpstreamReply = boolean | string | undefined | SpawnResult;

@@ -1,7 +1,8 @@
 // The controller side of PMI: completes each group's barrier once every proxy of the group has entered, hands
-// all of them the epoch's puts (hydra's keyval_cache broadcast, pmi-wire.md §6), and keeps the one name-service
-// table shared by every group of the job (§7). No I/O: proxies reach it in-process via localUpstream() or
-// through a channel that calls enter()/publish()/... on their behalf.
+// all of them the epoch's puts (hydra's keyval_cache broadcast), and keeps the one name-service table shared by
+// every group of the job. No I/O: proxies reach it in-process via localUpstream() or through a channel that
+// calls enter()/publish()/... on their behalf. In a launch tree one entry speaks for a whole subtree
+// (enterMany): the proxies below a first-level proxy gathered their entries on the way up.
 import type { SpawnRequest } from './spawn.js';
 import type { PmiUpstream, SpawnResult } from './types.js';
 
@@ -42,13 +43,24 @@ export class KvsService {
    * Rejects for an unknown group or a proxy entering the same epoch twice.
    */
   enter(kvsname: string, proxyId: number, puts: ReadonlyArray<readonly [string, string]>): Promise<Array<[string, string]>> {
+    return this.enterMany(kvsname, [proxyId], puts);
+  }
+
+  /**
+   * Several proxies entered at once (a subtree's gathered entry), with the puts of all of them. Resolves once,
+   * as enter() does; rejects, entering none of them, when one of them already entered this epoch.
+   */
+  enterMany(kvsname: string, proxyIds: readonly number[], puts: ReadonlyArray<readonly [string, string]>): Promise<Array<[string, string]>> {
     const g = this.groups.get(kvsname);
     if (!g) return Promise.reject(new Error(`barrier for unknown KVS group ${kvsname}`));
     const ep = g.epoch;
-    if (ep.entered.has(proxyId)) {
-      return Promise.reject(new Error(`proxy ${proxyId} entered the barrier of ${kvsname} twice`));
+    const seen = new Set<number>();
+    const twice = proxyIds.find((id) => ep.entered.has(id) || seen.size === seen.add(id).size);
+    if (twice !== undefined) {
+      return Promise.reject(new Error(`proxy ${twice} entered the barrier of ${kvsname} twice`));
     }
-    ep.entered.add(proxyId);
+    if (proxyIds.length === 0) return Promise.reject(new Error(`a barrier entry of ${kvsname} for no proxy`));
+    for (const id of proxyIds) ep.entered.add(id);
     for (const [k, v] of puts) ep.puts.push([k, v]);
     const p = new Promise<Array<[string, string]>>((resolve) => ep.waiters.push({ resolve }));
     if (ep.entered.size >= g.proxyCount) {

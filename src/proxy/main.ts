@@ -10,6 +10,8 @@ import { IsolatedProxy, type ContainmentOptions } from './isolated.js';
 import type { HostProxyOptions } from './host-proxy.js';
 import { Subtree } from './subtree.js';
 import type { Launcher } from '../launch/launcher.js';
+import { BarrierGather } from './gather.js';
+import { ChunkJoiner, TreeMessageError, treeFrames } from '../control/barrier-chunks.js';
 import { decodeLaunches } from '../run/assign.js';
 import type { PmiUpstream } from '../pmi/types.js';
 import { fdSource } from '../io/stdin.js';
@@ -28,8 +30,11 @@ function wellFormed(m: unknown): m is ToProxy {
     return (
       typeof o.host === 'string' && typeof o.jobId === 'string' && typeof o.group === 'object' && o.group !== null &&
       typeof o.containment === 'object' && o.containment !== null && Array.isArray(o.envs) && Array.isArray(o.launches) &&
-      typeof o.appnums === 'object' && o.appnums !== null
+      typeof o.appnums === 'object' && o.appnums !== null && Number.isInteger(o.index)
     );
+  }
+  if (o.t === 'barrier-plan') {
+    return typeof o.kvsname === 'string' && typeof o.self === 'boolean' && Array.isArray(o.children) && o.children.every((c) => Number.isInteger(c));
   }
   if (o.t === 'spawn-ranks') {
     return typeof o.id === 'number' && typeof o.group === 'object' && o.group !== null && Array.isArray(o.envs) && Array.isArray(o.launches);
@@ -91,6 +96,10 @@ export async function proxyMain(world: ProxyWorld = processWorld()): Promise<num
   let exiting = false;
   /** the proxies this one launches in a tree (--tree-width) */
   let subtree: Subtree | undefined;
+  /** our part in the job's barriers: gathered with our children's entries, sent up as one (gather.ts) */
+  let gather: BarrierGather | undefined;
+  /** joins barrier results that come from the controller (or our parent proxy) in several chunks */
+  const joiner = new ChunkJoiner();
 
   /** Set by the controller's 'shutdown': the orderly close (usage, bye, exit 0) is under way. */
   let orderly = false;
@@ -133,7 +142,7 @@ export async function proxyMain(world: ProxyWorld = processWorld()): Promise<num
     });
 
   const upstream: PmiUpstream = {
-    barrier: async (kvsname, puts) => (await request({ op: 'barrier', kvsname, puts })) as Array<[string, string]>,
+    barrier: (kvsname, puts) => (gather ? gather.enterOwn(kvsname, puts) : Promise.reject(new Error('no ranks were assigned to this proxy'))),
     publish: async (service, port) => (await request({ op: 'publish', service, port })) as boolean,
     unpublish: async (service) => (await request({ op: 'unpublish', service })) as boolean,
     lookup: async (service) => (await request({ op: 'lookup', service })) as string | undefined,
@@ -148,8 +157,32 @@ export async function proxyMain(world: ProxyWorld = processWorld()): Promise<num
   function handle(m: ToProxy): void {
     switch (m.t) {
       case 'assign': {
+        gather = new BarrierGather(m.index, !m.tree || m.tree.children.length === 0, {
+          up: (kvsname, proxies, puts) => {
+            if (silenced) return;
+            for (const f of treeFrames({ t: 'gather', kvsname, proxies, puts })) out.write(f);
+          },
+          down: (children, kvsname, puts, error) => {
+            // serialized once, written to each child
+            const frames = treeFrames({ t: 'result', kvsname, puts, ...(error !== undefined ? { error } : {}) });
+            for (const c of children) subtree?.toChild(c, frames);
+          },
+        });
         if (m.tree) {
-          subtree = new Subtree(m.tree, { up: (frame) => out.write(frame), failed: (index, message, started) => send({ t: 'child-failed', index, message, started }) }, world.env, world.subtreeLauncher);
+          const g = gather;
+          subtree = new Subtree(
+            m.tree,
+            {
+              up: (frame) => out.write(frame),
+              failed: (index, message, started) => send({ t: 'child-failed', index, message, started }),
+              tree: (index, tm) => {
+                if (tm.t !== 'gather') throw new TreeMessageError('a barrier result sent upward');
+                g.enterChild(index, tm.kvsname, tm.proxies, tm.puts);
+              },
+            },
+            world.env,
+            world.subtreeLauncher,
+          );
           subtree.start();
         }
         proxy = world.makeHost({
@@ -204,6 +237,9 @@ export async function proxyMain(world: ProxyWorld = processWorld()): Promise<num
         });
         return;
       }
+      case 'barrier-plan':
+        gather?.plan(m.kvsname, m.self, m.children);
+        return;
       case 'spawn-ranks': {
         const p = proxy;
         const launches = decodeLaunches(m.envs, m.launches);
@@ -261,6 +297,17 @@ export async function proxyMain(world: ProxyWorld = processWorld()): Promise<num
   function onFrame(f: Frame): void {
     if (f.kind === 'routed') {
       subtree?.route(f.index, f.raw);
+    } else if (f.kind === 'tree') {
+      try {
+        const m = joiner.push(f.value);
+        if (m && m.t !== 'result') throw new TreeMessageError('a gathered barrier entry sent downward');
+        if (m) {
+          if (!gather) throw new TreeMessageError('a barrier result before the assignment');
+          gather.result(m.kvsname, m.puts, m.error);
+        }
+      } catch (e) {
+        badData((e as Error).message);
+      }
     } else if (f.kind === 'json') {
       // A well-framed message of the wrong shape is as bad as a broken frame: one line, kill our ranks, exit 1.
       const m = f.value as ToProxy | null;

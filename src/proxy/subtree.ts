@@ -1,8 +1,10 @@
 // A proxy's launch duties in a tree (--tree-width): it starts its child proxies over ssh from its own host,
 // so a large host list does not serialize on the login node, and relays frames: everything a child (or one
 // of its descendants) sends goes up wrapped with that proxy's index; frames routed to a descendant go down to
-// the child whose subtree holds it. It never parses what it forwards.
-import { FrameDecoder, FrameError, routedFrame } from '../control/frame.js';
+// the child whose subtree holds it. It never parses what it forwards. Barrier messages (frame kind 5) are the
+// exception: they are for this proxy, which gathers them (gather.ts), and never relayed.
+import { FRAME, FrameDecoder, FrameError, decodeFrame, routedFrame } from '../control/frame.js';
+import { ChunkJoiner, TreeMessageError, type TreeMessage } from '../control/barrier-chunks.js';
 import type { TreeDuty } from '../control/messages.js';
 import type { LaunchedProxy, Launcher } from '../launch/launcher.js';
 import { SshLauncher } from '../launch/ssh.js';
@@ -22,6 +24,8 @@ export interface SubtreeEvents {
   /** bytes for our parent (already routed) */
   up(frame: Buffer): void;
   failed(index: number, message: string, started: boolean): void;
+  /** a barrier message from child `index` (its subtree's gathered entry); throws TreeMessageError if it cannot be */
+  tree(index: number, m: TreeMessage): void;
 }
 
 export class Subtree {
@@ -51,6 +55,7 @@ export class Subtree {
     const child = lp.child;
     c.exited = new Promise((resolve) => child.once('close', () => resolve()));
     const decoder = new FrameDecoder();
+    const joiner = new ChunkJoiner();
     const timer = setTimeout(() => {
       if (!c.up) {
         this.fail(c, `no answer from the proxy within ${Math.round(this.duty.launchTimeoutMs / 1000)} s`, false);
@@ -74,8 +79,22 @@ export class Subtree {
           clearTimeout(timer);
           release();
         }
+        const kind = f.readUInt8(4);
+        if (kind === FRAME.TREE) {
+          try {
+            const d = decodeFrame(f);
+            const m = d.kind === 'tree' ? joiner.push(d.value) : undefined;
+            if (m) this.ev.tree(c.index, m);
+          } catch (e) {
+            if (!(e instanceof FrameError || e instanceof TreeMessageError)) throw e;
+            this.fail(c, `garbled control channel (${e.message})`, true);
+            child.kill('SIGKILL');
+            return;
+          }
+          continue;
+        }
         // a descendant's frame is already routed; the child's own gets its index
-        this.ev.up(f.readUInt8(4) === 4 ? f : routedFrame(c.index, f));
+        this.ev.up(kind === FRAME.ROUTED ? f : routedFrame(c.index, f));
       }
     });
     child.once('exit', (code, signal) => {
@@ -101,6 +120,13 @@ export class Subtree {
     const w = c?.lp?.child.stdin;
     if (!c || !w || w.destroyed) return;
     w.write(index === c.index ? raw : routedFrame(index, raw));
+  }
+
+  /** Frames (barrier results) for child `index` itself, not routed. */
+  toChild(index: number, frames: Buffer[]): void {
+    const w = this.children.find((x) => x.index === index)?.lp?.child.stdin;
+    if (!w || w.destroyed) return;
+    for (const f of frames) w.write(f);
   }
 
   /** The job is over: the children got their own shutdown; wait (bounded) for them to go. */

@@ -49,6 +49,7 @@ export function buildAssign(spec: ProxySpec, debug: boolean): Extract<ToProxy, {
   const { envs, launches } = encodeLaunches(spec.launches);
   return {
     t: 'assign',
+    index: spec.index,
     host: spec.host,
     jobId: spec.jobId,
     containment: spec.containment,

@@ -395,6 +395,8 @@ export class Job {
       };
       this.proxies.push((this.deps.makeProxy ?? localProxy)(spec));
     });
+    const everyProxy = new Set(plan.proxies.map((_, i) => i));
+    for (const p of this.proxies) p.barrierGroup?.(plan.kvsname, everyProxy);
     for (const p of this.proxies) p.start();
     void Promise.all(this.proxies.map((p) => p.ready?.())).then(() => {
       this.hostNotices.flush();
@@ -443,6 +445,8 @@ export class Job {
     }
     const { kvsname, group, byProxy, ranks } = placed;
     this.kvs.addGroup(kvsname, byProxy.size);
+    const participants = new Set(byProxy.keys());
+    for (const p of this.proxies) p.barrierGroup?.(kvsname, participants);
     for (const r of ranks) {
       this.spawned.set(r.id, r);
       this.proxyOfRank[r.id] = r.proxy;

@@ -7,7 +7,7 @@ import type { Launcher } from '../launch/launcher.js';
 import { SlurmLauncher } from '../launch/slurm.js';
 import { SshLauncher } from '../launch/ssh.js';
 import { localProxy, spawnUnsupported, type ProxySpec } from './job.js';
-import { Gate, RemoteProxy, type ProxyRegistry } from './remote-proxy.js';
+import { Gate, RemoteProxy, type ChannelTraffic, type ProxyRegistry } from './remote-proxy.js';
 import { buildAssign } from './assign.js';
 import { subtreeOf, topOf, treeLayout } from './tree.js';
 import type { ProxyHandle } from './proxy-handle.js';
@@ -43,6 +43,8 @@ export function remoteProxyFactory(
   how: RemoteLaunch = { kind: 'ssh' },
   /** every proxy's host, by index (the plan's), to lay out the tree */
   hosts: readonly string[] = [],
+  /** counts the bytes on the controller's channels to its remote proxies */
+  traffic?: ChannelTraffic,
 ): (spec: ProxySpec) => ProxyHandle {
   const { launcher, gate } = makeLauncher(req, how);
   const argv = proxyArgv(req);
@@ -80,6 +82,7 @@ export function remoteProxyFactory(
       spawn: spec.spawn ?? spawnUnsupported,
       launchTimeoutMs: req.launchTimeoutSec * 1000,
       gate,
+      ...(traffic ? { traffic } : {}),
     });
   };
 }

@@ -33,4 +33,9 @@ export interface ProxyHandle {
    * or with why they could not be; their events then come like those of the first ranks.
    */
   addRanks?(group: PmiGroupInfo, launches: RankLaunch[]): Promise<string | undefined>;
+  /**
+   * The barriers of group `kvsname` are entered by the proxies (by index) in `participants`: called for every
+   * proxy of the job before the group's ranks start, so a proxy of a launch tree knows whom to wait for.
+   */
+  barrierGroup?(kvsname: string, participants: ReadonlySet<number>): void;
 }

@@ -2,9 +2,11 @@
 // control protocol over the launcher's stdin/stdout, answers the proxy's PMI barrier and name-service
 // requests from the KvsService, and turns the proxy's messages back into the same events an in-process
 // HostProxy emits. Flow control both ways uses byte windows acknowledged by the other side, so a slow reader
-// or a slow rank never blocks the control messages sharing the channel.
+// or a slow rank never blocks the control messages sharing the channel. Barriers come as gathered entries
+// (frame kind 5): a first-level proxy of a launch tree enters for its whole subtree, and gets the result once.
 import { Writable } from 'node:stream';
 import { FrameDecoder, decodeFrame, encodeJson, routedFrame, stdinHeader, type Frame } from '../control/frame.js';
+import { ChunkJoiner, TreeMessageError, treeFrames, type TreeMessage } from '../control/barrier-chunks.js';
 import { packageVersion } from '../util/package-root.js';
 import { PROTOCOL_VERSION, type FromProxy, type ToProxy, type UpstreamRequest } from '../control/messages.js';
 import type { Launcher, LaunchedProxy } from '../launch/launcher.js';
@@ -57,6 +59,18 @@ export interface Routed {
 /** Every remote proxy of a job by index, so routed frames find their handle. */
 export type ProxyRegistry = Map<number, RemoteProxy>;
 
+/**
+ * A completed barrier's pairs, serialized once for all the proxies that get them: KvsService hands every
+ * proxy of an epoch the same array, so its frames are kept by that array (and go with it).
+ */
+const resultFrames = new WeakMap<Array<[string, string]>, Buffer[]>();
+
+/** Bytes the controller wrote to and read from the channels of its proxies (--verbose, --timing, bench). */
+export interface ChannelTraffic {
+  written: number;
+  read: number;
+}
+
 export interface RemoteProxyOptions {
   index: number;
   host: string;
@@ -72,6 +86,8 @@ export interface RemoteProxyOptions {
   spawn(req: SpawnRequest): Promise<SpawnResult>;
   launchTimeoutMs: number;
   gate: Gate;
+  /** counts the bytes of this proxy's own channel (a routed proxy's go through its first-level proxy's) */
+  traffic?: ChannelTraffic;
 }
 
 export class RemoteProxy implements ProxyHandle {
@@ -95,6 +111,10 @@ export class RemoteProxy implements ProxyHandle {
   /** Resolves when the proxy said bye, failed or was lost. */
   readonly gone = new Promise<void>((r) => (this.goneResolve = r));
   private routedTimer: NodeJS.Timeout | undefined;
+  /** joins gathered barrier entries that come in several chunks */
+  private readonly joiner = new ChunkJoiner();
+  /** The proxies a gathered entry of this one may speak for: itself and everything below it. */
+  private speaksFor: Set<number> | undefined;
 
   /** Ranks that read stdin (looked up for every stdinOf). */
   private readonly stdinRanks: Set<number>;
@@ -113,7 +133,12 @@ export class RemoteProxy implements ProxyHandle {
       return;
     }
     const w = this.lp?.child.stdin;
-    if (w && !w.destroyed) for (const p of pieces) w.write(p);
+    if (w && !w.destroyed) {
+      for (const p of pieces) {
+        w.write(p);
+        if (this.o.traffic) this.o.traffic.written += p.length;
+      }
+    }
   }
 
   private send(m: ToProxy): void {
@@ -186,6 +211,7 @@ export class RemoteProxy implements ProxyHandle {
       this.fail(`cannot run the launcher: ${e.message}`, lp);
     });
     child.stdout?.on('data', (chunk: Buffer) => {
+      if (o.traffic) o.traffic.read += chunk.length;
       let frames: Frame[];
       try {
         frames = decoder.push(chunk);
@@ -268,6 +294,21 @@ export class RemoteProxy implements ProxyHandle {
       }
       return;
     }
+    if (f.kind === 'tree') {
+      let m: TreeMessage | undefined;
+      try {
+        m = this.joiner.push(f.value);
+        if (m && m.t !== 'gather') throw new TreeMessageError('a barrier result sent upward');
+        if (m && this.o.routed) throw new TreeMessageError('a gathered barrier entry past its parent proxy');
+        if (m && !m.proxies.every((i) => this.subtreeHas(i))) throw new TreeMessageError('a barrier entry for proxies outside its subtree');
+      } catch (e) {
+        this.lost(`it sent ${(e as Error).message}`);
+        this.lp?.child.kill('SIGKILL');
+        return;
+      }
+      if (m?.t === 'gather') void this.gathered(m.kvsname, m.proxies, m.puts);
+      return;
+    }
     if (f.kind !== 'json') return;
     const m = f.value as FromProxy;
     if (typeof m !== 'object' || m === null || typeof (m as { t?: unknown }).t !== 'string') {
@@ -337,14 +378,51 @@ export class RemoteProxy implements ProxyHandle {
     }
   }
 
+  private subtreeHas(index: number): boolean {
+    if (!this.speaksFor) {
+      const below = this.o.assign.tree?.children.flatMap((c) => [c.index, ...c.subtree]) ?? [];
+      this.speaksFor = new Set([this.o.index, ...below]);
+    }
+    return this.speaksFor.has(index);
+  }
+
+  /** A gathered barrier entry: these proxies (this one's subtree) entered; the result goes back once. */
+  private async gathered(kvsname: string, proxies: number[], puts: Array<[string, string]>): Promise<void> {
+    let frames: Buffer[];
+    try {
+      const pairs = await this.o.kvs.enterMany(kvsname, proxies, puts);
+      frames = resultFrames.get(pairs) ?? treeFrames({ t: 'result', kvsname, puts: pairs });
+      resultFrames.set(pairs, frames);
+    } catch (e) {
+      frames = treeFrames({ t: 'result', kvsname, puts: [], error: (e as Error).message });
+    }
+    if (this.ended) return;
+    this.sendRaw(...frames);
+  }
+
+  /**
+   * The barriers of group `kvsname` are entered by the proxies in `participants`. A proxy that launched others
+   * is told which of its children (and whether itself) take part, before any of the group's ranks start; the
+   * others need not know. Sent after the assignment (queued until the proxy is up).
+   */
+  barrierGroup(kvsname: string, participants: ReadonlySet<number>): void {
+    const kids = this.o.assign.tree?.children;
+    if (!kids || kids.length === 0) return;
+    const children = kids.filter((c) => participants.has(c.index) || c.subtree.some((i) => participants.has(i))).map((c) => c.index);
+    const self = participants.has(this.o.index);
+    if (!self && children.length === 0) return;
+    const go = (): void => {
+      if (!this.ended) this.send({ t: 'barrier-plan', kvsname, self, children });
+    };
+    if (this.helloSeen || this.ended) go();
+    else this.readyWaiters.push(go);
+  }
+
   private async answer(id: number, req: UpstreamRequest): Promise<void> {
     const { kvs } = this.o;
     try {
       let value: unknown;
       switch (req.op) {
-        case 'barrier':
-          value = await kvs.enter(req.kvsname, this.o.index, req.puts);
-          break;
         case 'publish':
           value = kvs.publish(req.service, req.port);
           break;

@@ -162,7 +162,8 @@ export async function runJob(req: JobRequest, out: Sink, err: Sink, ui: Ui, befo
   const progress = wantProgress(err.isTTY, plan.proxies.length, env) ? startProgress({ stream: process.stderr, hosts: plan.proxies.length, colour: ui.stderr.enabled }) : NO_PROGRESS;
   const jobOut = progress.sink(out);
   const jobErr = progress.sink(err);
-  const makeProxy = progress.watch(launcher === 'fork' ? localProxy : remoteProxyFactory(req, names, launcherEnv, how, plan.proxies.map((p) => p.host)));
+  const traffic = { written: 0, read: 0 };
+  const makeProxy = progress.watch(launcher === 'fork' ? localProxy : remoteProxyFactory(req, names, launcherEnv, how, plan.proxies.map((p) => p.host), traffic));
   // -l labels are coloured only where they reach a coloured stream (never in -outfile-pattern files)
   const outLabel = req.outfilePattern === undefined && ui.stdout.enabled ? ui.stdout.label : undefined;
   const errLabel = req.errfilePattern === undefined && ui.stderr.enabled ? ui.stderr.label : undefined;
@@ -204,6 +205,9 @@ export async function runJob(req: JobRequest, out: Sink, err: Sink, ui: Ui, befo
       writeReport(err, ui, req.reportHtml, 'HTML report', html);
     }
     if (req.timing) err.write(Buffer.from((await import('../report/timing.js')).timingText({ ...timing, phases: outcome.phases ?? {} })));
+    if ((req.timing || req.verbose) && remote.length > 0 && launcher !== 'fork') {
+      err.write(Buffer.from(`tsmpiexec: control channels: ${traffic.written} bytes written to the remote proxies, ${traffic.read} bytes read from them\n`));
+    }
     return status;
   } finally {
     progress.stop();
