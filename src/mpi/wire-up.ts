@@ -2,9 +2,7 @@
 // and --mpi: MPICH speaks our wire protocol itself and needs nothing; Open MPI 4 joins over PMIx (its ext3x
 // component and the host proxies' PMIx server, src/pmix) where that server is built, else through its `flux`
 // component, which loads the PMI library named by FLUX_PMI_LIBRARY_PATH once FLUX_JOB_ID is set.
-import fs from 'node:fs';
-import path from 'node:path';
-import { packageRoot } from '../util/package-root.js';
+import { nativeArtifact, type NativeArtifact } from '../util/native-artifact.js';
 import { FAMILY_NAME, type MpiDetection, type MpiFamily } from './detect.js';
 import type { PmixServer } from '../pmix/server-path.js';
 
@@ -14,22 +12,14 @@ export type MpiChoice = 'auto' | 'openmpi' | 'mpich' | 'pmix' | 'none';
 export const PMI_LIBRARY_RELPATH = 'dist/native/libtsmpiexec-pmi.so';
 
 /** The PMI client library ranks load, or why there is none. */
-export type PmiLibrary = { path: string } | { path?: undefined; why: string };
+export type PmiLibrary = NativeArtifact;
 
 /**
  * The PMI client library: TSMPIEXEC_PMI_LIBRARY when set (empty: none, for tests and for installs that keep it
  * elsewhere), else the one make build compiled next to the launcher.
  */
 export function pmiLibrary(env: Record<string, string | undefined>): PmiLibrary {
-  const named = env.TSMPIEXEC_PMI_LIBRARY;
-  if (named === '') return { why: 'TSMPIEXEC_PMI_LIBRARY is empty' };
-  const p = named ?? path.join(packageRoot(), PMI_LIBRARY_RELPATH);
-  try {
-    fs.accessSync(p, fs.constants.R_OK);
-    return { path: p };
-  } catch {
-    return { why: named !== undefined ? `TSMPIEXEC_PMI_LIBRARY names no readable file: ${named}` : `it is not built: ${PMI_LIBRARY_RELPATH}` };
-  }
+  return nativeArtifact(env, { variable: 'TSMPIEXEC_PMI_LIBRARY', relpath: PMI_LIBRARY_RELPATH, use: 'read', unbuilt: `it is not built: ${PMI_LIBRARY_RELPATH}` });
 }
 
 export interface SegmentWiring {
