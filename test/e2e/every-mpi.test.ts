@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FIX, hasCommand, killLive, leftovers, NO_OUTER_PMI, runHydra, runTsmpiexec, tmpEntries, type RunOptions, type RunResult } from '../helpers/run.js';
-import { bedUp, type Bed } from '../helpers/testbed.js';
+import { useBed } from '../helpers/testbed.js';
 
 const has = hasCommand;
 const fx = (name: string): string => path.join(FIX, name);
@@ -198,23 +198,7 @@ describe.skipIf(skip)('Open MPI and mpi4py as one job (skipped only without Open
 });
 
 describe.skipIf(skip)('Open MPI across test-bed hosts (skipped only without Open MPI or the PMI library, and CI unset)', () => {
-  let bed: Bed;
-  const marks: string[] = [];
-  const onBed = async (args: string[]): Promise<RunResult> => {
-    const r = await runTsmpiexec(['-launcher-exec', bed.ssh, ...args], { wrap: bed.onLogin, timeoutMs: 90_000, env: { ...NO_OUTER_PMI, ...ROOT_OK, ...PMI1_ROUTE } });
-    marks.push(r.marker);
-    return r;
-  };
-
-  beforeAll(() => {
-    if (missing) throw new Error(missing);
-    bed = bedUp(2, 'tsom');
-  });
-  afterAll(() => bed?.down());
-  afterEach(async () => {
-    killLive();
-    for (const m of marks.splice(0)) expect(await leftovers(m, 10_000), 'processes left behind on some host').toEqual([]);
-  });
+  const onBed = useBed(2, 'tsom', { ...NO_OUTER_PMI, ...ROOT_OK, ...PMI1_ROUTE }, () => missing).run;
 
   it('runs Open MPI hello at -n 4 on two hosts over ssh, over PMI_FD and TCP', async () => {
     for (const t of [[], ['-pmi-port']]) {

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FIX, hasCommand, killLive, leftovers, NO_OUTER_PMI, runTsmpiexec, tmpEntries, type RunOptions, type RunResult } from '../helpers/run.js';
-import { bedUp, type Bed } from '../helpers/testbed.js';
+import { useBed } from '../helpers/testbed.js';
 
 const fx = (name: string): string => path.join(FIX, name);
 const SERVER = path.resolve('dist/native/tsmpiexec-pmix-server');
@@ -203,23 +203,7 @@ describe.skipIf(skip)('Open MPI over PMIx on one host (skipped only without Open
 });
 
 describe.skipIf(skip)('Open MPI over PMIx across test-bed hosts (skipped only without Open MPI or the PMIx server, and CI unset)', () => {
-  let bed: Bed;
-  const marks: string[] = [];
-  const onBed = async (args: string[]): Promise<RunResult> => {
-    const r = await runTsmpiexec(['-launcher-exec', bed.ssh, ...args], { wrap: bed.onLogin, timeoutMs: 90_000, env: { ...NO_OUTER_PMI, ...ROOT_OK } });
-    marks.push(r.marker);
-    return r;
-  };
-
-  beforeAll(() => {
-    if (missing) throw new Error(missing);
-    bed = bedUp(3, 'tspx');
-  });
-  afterAll(() => bed?.down());
-  afterEach(async () => {
-    killLive();
-    for (const m of marks.splice(0)) expect(await leftovers(m, 10_000), 'processes left behind on some host').toEqual([]);
-  });
+  const onBed = useBed(3, 'tspx', { ...NO_OUTER_PMI, ...ROOT_OK }, () => missing).run;
 
   it('hello at -n 4 on two hosts: the fence goes through the controller', async () => {
     const r = await onBed(['--mpi', 'pmix', '-hosts', 'h1,h2', '-n', '4', fx('ompi-hello')]);
