@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { killLive, leftovers, runTsmpiexec, type RunOptions, type RunResult } from '../helpers/run.js';
+import { killLive, leftovers, rmdirWhenFree, runTsmpiexec, type RunOptions, type RunResult } from '../helpers/run.js';
 import { allJobCgroups } from '../fixtures/hardening/leaks.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -267,15 +267,7 @@ function delegate(keys: string[], uid: number): Delegation {
       // what the job left below the delegated cgroups (it must be nothing), then the delegated cgroups themselves
       const left = dirs.flatMap((d) => fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `${d}/${e.name}`));
       for (const d of [...left.reverse(), ...dirs]) {
-        for (let i = 0; i < 100; i++) {
-          try {
-            fs.rmdirSync(d);
-            break;
-          } catch (e) {
-            if ((e as NodeJS.ErrnoException).code === 'ENOENT') break;
-            await new Promise((r) => setTimeout(r, 20));
-          }
-        }
+        await rmdirWhenFree(d);
       }
       return left;
     },

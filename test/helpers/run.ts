@@ -186,3 +186,16 @@ export function runHydra(args: string[], marker: string, extraEnv: Record<string
     });
   });
 }
+
+/** rmdir a cgroup (or any directory) that may stay busy for a moment while its last processes are reaped. */
+export async function rmdirWhenFree(dir: string, tries = 100): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    try {
+      fs.rmdirSync(dir);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BATCH_SIZE, encodeBatch, outcomeOfStatus, startBatch, type BatchRank } from '../../src/proxy/rank-batch.js';
 import type { RankLaunch, RankProcessEvents } from '../../src/proxy/rank-process.js';
 import type { RankOutcome } from '../../src/model/types.js';
+import { rmdirWhenFree } from '../helpers/run.js';
 
 const HELPER = path.resolve('dist/native/tsmpiexec-helper');
 const built = fs.existsSync(HELPER);
@@ -314,15 +315,7 @@ describe.runIf(built && root && v2Mount !== undefined && pidsMount !== undefined
         // a failed check above leaves the ranks waiting: let them end, so their cgroups can go
         fs.writeFileSync(gate, '');
         for (const d of made.reverse()) {
-          for (let i = 0; i < 50; i++) {
-            try {
-              fs.rmdirSync(d);
-              break;
-            } catch (e) {
-              if ((e as NodeJS.ErrnoException).code === 'ENOENT') break;
-              await new Promise((r) => setTimeout(r, 20));
-            }
-          }
+          await rmdirWhenFree(d, 50);
         }
         fs.rmSync(gate, { force: true });
       }
